@@ -1,0 +1,395 @@
+-- pg_europeana: Europeana's image-classification pipeline inside PostgreSQL.
+-- Master install script; the build copies it to europeana--<version>.sql.
+
+\echo Use "CREATE EXTENSION europeana" to load this file. \quit
+
+-------------------------------------------------------------------------------
+-- Vocabulary
+-------------------------------------------------------------------------------
+CREATE TABLE @extschema@.concepts (
+    concept_id          smallint PRIMARY KEY,
+    name                text NOT NULL UNIQUE CHECK (name ~ '^[a-z][a-z0-9_]*$'),
+    uri                 text NOT NULL UNIQUE,
+    europeana_base_uri  text UNIQUE,
+    europeana_uri       text UNIQUE,
+    getty_aat_uri       text,
+    wikidata_uri        text,
+    dbpedia_uri         text,
+    builtin             boolean NOT NULL DEFAULT false
+);
+COMMENT ON TABLE @extschema@.concepts IS
+  'Controlled vocabulary of object types. concept_id is the class index of native models; uri is the URI the '
+  'vocabulary uses (Europeana concept/base/NN or Getty AAT); both Europeana URI forms are kept for matching.';
+
+INSERT INTO @extschema@.concepts
+    (concept_id, name, uri, europeana_base_uri, europeana_uri, getty_aat_uri, wikidata_uri, dbpedia_uri, builtin)
+SELECT v.id, v.name, coalesce('http://data.europeana.eu/concept/base/' || v.ef, 'http://vocab.getty.edu/aat/' || v.aat),
+       'http://data.europeana.eu/concept/base/' || v.ef, 'http://data.europeana.eu/concept/' || v.ef,
+       'http://vocab.getty.edu/aat/' || v.aat, 'http://www.wikidata.org/entity/' || v.wd, v.dbp, true
+FROM (VALUES
+    (0,  'archaeological_site', NULL,  '300266151', 'Q839954',  'http://dbpedia.org/page/Archaeological_site'),
+    (1,  'building',            '29',  '300004792', 'Q41176',   'http://dbpedia.org/page/Building'),
+    (2,  'ceramics',            '31',  '300151343', 'Q45621',   'http://dbpedia.org/resource/Ceramic'),
+    (3,  'clothing',            NULL,  '300266639', 'Q11460',   'http://dbpedia.org/page/Clothing'),
+    (4,  'costume_accessories', NULL,  '300209273', 'Q1065579', NULL),
+    (5,  'drawing',             '35',  '300033973', 'Q93184',   'http://dbpedia.org/resource/Drawing'),
+    (6,  'furniture',           '37',  '300037680', 'Q14745',   'http://dbpedia.org/page/Furniture'),
+    (7,  'inscription',         NULL,  '300028702', 'Q1640824', NULL),
+    (8,  'jewellery',           '41',  '300209286', 'Q161439',  'http://dbpedia.org/resource/Jewellery'),
+    (9,  'map',                 '43',  '300028094', 'Q4006',    'http://dbpedia.org/resource/Map'),
+    (10, 'painting',            '47',  '300033618', 'Q11629',   'http://dbpedia.org/resource/Painting'),
+    (11, 'photograph',          '48',  '300046300', 'Q125191',  'http://dbpedia.org/resource/Photograph'),
+    (12, 'postcard',            '50',  '300026816', 'Q192425',  'http://dbpedia.org/resource/Postcard'),
+    (13, 'sculpture',           '51',  '300047090', 'Q11634',   'http://dbpedia.org/resource/Sculpture'),
+    (14, 'specimen',            '167', '300235576', 'Q2075980', 'http://dbpedia.org/page/Biological_specimen'),
+    (15, 'tapestry',            '54',  '300205002', 'Q184296',  'http://dbpedia.org/resource/Tapestry'),
+    (16, 'textile',             '55',  '300231565', 'Q28823',   'http://dbpedia.org/page/Textile'),
+    (17, 'toy',                 '56',  '300211037', 'Q11422',   'http://dbpedia.org/resource/Toy'),
+    (18, 'weaponry',            NULL,  '300036926', 'Q728',     'http://dbpedia.org/page/Weapon'),
+    (19, 'woodwork',            '59',  '300015348', 'Q816871',  'http://dbpedia.org/resource/Woodworking')
+) AS v(id, name, ef, aat, wd, dbp);
+
+CREATE FUNCTION @extschema@.concept_id(concept text)
+RETURNS smallint
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT c.concept_id
+    FROM @extschema@.concepts AS c,
+         LATERAL (SELECT rtrim(regexp_replace(btrim(concept), '^https://', 'http://'), '/') AS v) AS n
+    WHERE c.name = lower(n.v)
+       OR n.v IN (c.uri, c.europeana_base_uri, c.europeana_uri, c.getty_aat_uri, c.wikidata_uri)
+    ORDER BY c.concept_id
+    LIMIT 1
+$$;
+COMMENT ON FUNCTION @extschema@.concept_id(text) IS
+  'Resolves a concept given by name or by any of its URIs (Europeana concept/base/NN or concept/NN, Getty AAT, '
+  'Wikidata; https accepted) to its concept_id; NULL when unknown.';
+
+-------------------------------------------------------------------------------
+-- Harvested records and their images
+-------------------------------------------------------------------------------
+CREATE TABLE @extschema@.harvest_runs (
+    run_id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    concept_id      smallint REFERENCES @extschema@.concepts,
+    query           text NOT NULL DEFAULT '*',
+    filters         text[] NOT NULL DEFAULT '{}',
+    reusability     text NOT NULL DEFAULT 'open',
+    max_records     integer CHECK (max_records IS NULL OR max_records >= 0),
+    api_url         text,
+    cursor          text NOT NULL DEFAULT '*',
+    status          text NOT NULL DEFAULT 'running'
+                    CHECK (status IN ('running', 'completed', 'failed', 'cancelled', 'interrupted')),
+    pages           integer NOT NULL DEFAULT 0,
+    items_seen      integer NOT NULL DEFAULT 0,
+    records_stored  integer NOT NULL DEFAULT 0,
+    total_results   bigint,
+    error           text,
+    backend_pid     integer,
+    started_at      timestamptz NOT NULL DEFAULT now(),
+    updated_at      timestamptz NOT NULL DEFAULT now(),
+    finished_at     timestamptz
+);
+COMMENT ON TABLE @extschema@.harvest_runs IS
+  'One row per harvest from the Europeana Search API: parameters, the cursor reached, counts, status and error; '
+  'an interrupted run resumes from its cursor.';
+
+CREATE TABLE @extschema@.records (
+    record_id       text PRIMARY KEY CHECK (record_id ~ '^/[^/]+/.+'),
+    title           text,
+    data_provider   text,
+    provider        text,
+    country         text,
+    rights          text,
+    type            text,
+    year            text,
+    is_shown_by     text,
+    is_shown_at     text,
+    preview_url     text,
+    item            jsonb,
+    first_run_id    bigint REFERENCES @extschema@.harvest_runs ON DELETE SET NULL,
+    last_run_id     bigint REFERENCES @extschema@.harvest_runs ON DELETE SET NULL,
+    harvested_at    timestamptz NOT NULL DEFAULT now(),
+    updated_at      timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE @extschema@.records IS
+  'One row per Europeana item, keyed by its id /datasetId/localId. item is the API''s JSON with the API key '
+  'scrubbed (apikey, link and guid removed).';
+
+CREATE TABLE @extschema@.record_concepts (
+    record_id   text NOT NULL REFERENCES @extschema@.records ON DELETE CASCADE,
+    concept_id  smallint NOT NULL REFERENCES @extschema@.concepts,
+    run_id      bigint REFERENCES @extschema@.harvest_runs ON DELETE SET NULL,
+    labelled_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (record_id, concept_id)
+);
+CREATE INDEX ON @extschema@.record_concepts (concept_id);
+COMMENT ON TABLE @extschema@.record_concepts IS
+  'Concept labels of records (a record harvested under several concepts has several labels: the pilot''s '
+  'multi-label dataset).';
+
+CREATE TABLE @extschema@.images (
+    image_id        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    record_id       text UNIQUE REFERENCES @extschema@.records ON DELETE CASCADE,
+    name            text,
+    source_url      text,
+    content         bytea,
+    mime_type       text,
+    byte_size       integer,
+    width           integer,
+    height          integer,
+    sha256          bytea,
+    status          text NOT NULL DEFAULT 'stored' CHECK (status IN ('pending', 'stored', 'failed')),
+    http_status     integer,
+    fetch_error     text,
+    fetch_attempts  integer NOT NULL DEFAULT 0,
+    fetched_at      timestamptz,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    updated_at      timestamptz NOT NULL DEFAULT now()
+);
+ALTER TABLE @extschema@.images ALTER COLUMN content SET STORAGE EXTERNAL;
+CREATE INDEX ON @extschema@.images (sha256);
+COMMENT ON TABLE @extschema@.images IS
+  'Image bytes (bytea, storage EXTERNAL: JPEGs do not compress) of a record, or inserted directly (record_id NULL); '
+  'fetch status and error for downloads. byte_size and sha256 are maintained by a trigger.';
+
+-- Kept in plain SQL so that inserting an image never loads the inference library.
+CREATE FUNCTION @extschema@._images_before_write()
+RETURNS trigger
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NEW.content IS NULL THEN
+        NEW.byte_size := NULL;
+        NEW.sha256 := NULL;
+    ELSE
+        NEW.byte_size := octet_length(NEW.content);
+        NEW.sha256 := sha256(NEW.content);
+    END IF;
+    IF TG_OP = 'UPDATE' THEN
+        NEW.mime_type := NULL;
+        NEW.width := NULL;
+        NEW.height := NULL;
+        NEW.updated_at := now();
+    END IF;
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._images_before_write() IS
+  'Trigger: keeps images.byte_size and images.sha256 in step with content; clears header facts of replaced content.';
+CREATE TRIGGER images_before_write
+    BEFORE INSERT OR UPDATE OF content ON @extschema@.images
+    FOR EACH ROW EXECUTE FUNCTION @extschema@._images_before_write();
+
+-------------------------------------------------------------------------------
+-- Models, enrichment queue and results
+-------------------------------------------------------------------------------
+CREATE TABLE @extschema@.models (
+    model_id        integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name            text NOT NULL,
+    version         text NOT NULL,
+    kind            text NOT NULL CHECK (kind IN ('native', 'mapped')),
+    file            text NOT NULL,
+    sha256          text NOT NULL CHECK (sha256 ~ '^[0-9a-f]{64}$'),
+    quantized       boolean NOT NULL DEFAULT false,
+    labels          text[] NOT NULL,
+    label_concepts  text[] NOT NULL,
+    metadata        jsonb NOT NULL,
+    registered_at   timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (name, version),
+    CHECK (cardinality(labels) = cardinality(label_concepts))
+);
+COMMENT ON TABLE @extschema@.models IS
+  'Registered models (register_model): name, version, weights file and sha256, output labels and the concept each '
+  'label maps to (NULL: none of the vocabulary), and the full metadata. Enrichments refer to a row here.';
+
+CREATE TABLE @extschema@.enrichment_queue (
+    image_id        bigint PRIMARY KEY REFERENCES @extschema@.images ON DELETE CASCADE,
+    model_id        integer REFERENCES @extschema@.models ON DELETE CASCADE,
+    enqueued_at     timestamptz NOT NULL DEFAULT now(),
+    attempts        integer NOT NULL DEFAULT 0,
+    next_attempt_at timestamptz NOT NULL DEFAULT now(),
+    last_error      text,
+    last_sqlstate   text,
+    dead_at         timestamptz
+);
+CREATE INDEX ON @extschema@.enrichment_queue (next_attempt_at) WHERE dead_at IS NULL;
+COMMENT ON TABLE @extschema@.enrichment_queue IS
+  'Images waiting for enrichment (model_id NULL: the default model). Claimed with FOR UPDATE SKIP LOCKED; a poison '
+  'image records attempts and last error and is dead-lettered (dead_at) after too many attempts.';
+
+CREATE TABLE @extschema@.enrichments (
+    enrichment_id   bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    image_id        bigint NOT NULL REFERENCES @extschema@.images ON DELETE CASCADE,
+    model_id        integer NOT NULL REFERENCES @extschema@.models,
+    rank            smallint NOT NULL CHECK (rank >= 1),
+    concept_id      smallint REFERENCES @extschema@.concepts,
+    score           real NOT NULL,
+    label           text,
+    label_score     real,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (image_id, model_id, rank)
+);
+CREATE INDEX ON @extschema@.enrichments (concept_id) WHERE rank = 1;
+COMMENT ON TABLE @extschema@.enrichments IS
+  'Classification results with provenance: image, model (name and version through model_id), rank, concept '
+  '(NULL: none of the vocabulary), score, the network''s evidence label, and time. A new model adds rows; it never '
+  'overwrites another model''s.';
+
+-------------------------------------------------------------------------------
+-- Export
+-------------------------------------------------------------------------------
+CREATE VIEW @extschema@.dataset AS
+SELECT string_agg(c.name, ' ' ORDER BY c.name) AS category,
+       string_agg(c.uri, ' ' ORDER BY c.name)  AS skos_concept,
+       'http://data.europeana.eu/item' || r.record_id AS "URI",
+       r.record_id AS "ID",
+       r.is_shown_by AS "URL"
+FROM @extschema@.records AS r
+JOIN @extschema@.record_concepts AS rc ON rc.record_id = r.record_id
+JOIN @extschema@.concepts AS c ON c.concept_id = rc.concept_id
+GROUP BY r.record_id, r.is_shown_by;
+COMMENT ON VIEW @extschema@.dataset IS
+  'The harvested dataset in the pilot''s CSV shape (category, skos_concept, URI, ID, URL): '
+  'COPY (SELECT * FROM europeana.dataset) TO STDOUT WITH CSV HEADER.';
+
+-------------------------------------------------------------------------------
+-- Classification
+-------------------------------------------------------------------------------
+CREATE TYPE @extschema@.classification AS (
+    concept       text,
+    concept_uri   text,
+    score         real,
+    label         text,
+    label_score   real,
+    model_name    text,
+    model_version text
+);
+COMMENT ON TYPE @extschema@.classification IS
+  'Best concept of an image (NULL concept: none of the vocabulary, score is then that probability), with the '
+  'network''s own top label and its probability as evidence, and the model that answered.';
+
+CREATE FUNCTION @extschema@._classify(
+    image bytea, k integer, model text,
+    OUT rank integer, OUT concept text, OUT score real, OUT concept_label text, OUT concept_label_score real,
+    OUT label text, OUT label_score real, OUT model_name text, OUT model_version text)
+RETURNS SETOF record
+LANGUAGE C STABLE PARALLEL RESTRICTED
+AS 'MODULE_PATHNAME', 'europeana_classify';
+COMMENT ON FUNCTION @extschema@._classify(bytea, integer, text) IS
+  'Internal: ranked concept scores of one image (LibTorch); use classify_image or classify_image_topk.';
+
+CREATE FUNCTION @extschema@.classify_image(image bytea, model text DEFAULT NULL)
+RETURNS @extschema@.classification
+LANGUAGE sql STABLE PARALLEL RESTRICTED
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT r.concept, c.uri, r.score, r.label, r.label_score, r.model_name, r.model_version
+    FROM @extschema@._classify(image, 1, model) AS r
+    LEFT JOIN @extschema@.concepts AS c ON c.name = r.concept
+$$;
+COMMENT ON FUNCTION @extschema@.classify_image(bytea, text) IS
+  'Classifies an image (JPEG, PNG, TIFF, WebP, BMP, JPEG 2000) into the best vocabulary concept with a TorchScript '
+  'model (default: europeana.default_model). NULL image gives NULL; bad bytes raise an error (SQLSTATE 22P03).';
+
+CREATE FUNCTION @extschema@.classify_image_topk(image bytea, k integer DEFAULT 5, model text DEFAULT NULL)
+RETURNS TABLE (rank integer, concept text, concept_uri text, score real, label text, label_score real,
+               model_name text, model_version text)
+LANGUAGE sql STABLE PARALLEL RESTRICTED
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT r.rank, r.concept, c.uri, r.score, r.concept_label, r.concept_label_score, r.model_name, r.model_version
+    FROM @extschema@._classify(image, k, model) AS r
+    LEFT JOIN @extschema@.concepts AS c ON c.name = r.concept
+    ORDER BY r.rank
+$$;
+COMMENT ON FUNCTION @extschema@.classify_image_topk(bytea, integer, text) IS
+  'The k best concepts of an image, ranked; label is the network output that contributes most to each concept. A '
+  'row with NULL concept stands for "none of the vocabulary" (mapped models).';
+
+CREATE FUNCTION @extschema@.image_info(
+    image bytea,
+    OUT format text, OUT mime_type text, OUT width integer, OUT height integer, OUT complete boolean,
+    OUT error text)
+RETURNS record
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'europeana_image_info';
+COMMENT ON FUNCTION @extschema@.image_info(bytea) IS
+  'Format, MIME type and dimensions read from an image''s header without decoding it; complete is false for '
+  'visibly truncated data; error says why bytes are not a supported image. Never raises for bad bytes.';
+
+-------------------------------------------------------------------------------
+-- Models
+-------------------------------------------------------------------------------
+CREATE FUNCTION @extschema@.available_models(
+    OUT name text, OUT version text, OUT kind text, OUT description text, OUT file text, OUT sha256 text,
+    OUT quantized boolean, OUT input_width integer, OUT input_height integer, OUT labels integer,
+    OUT concepts text[], OUT error text)
+RETURNS SETOF record
+LANGUAGE C VOLATILE STRICT PARALLEL RESTRICTED
+AS 'MODULE_PATHNAME', 'europeana_available_models';
+COMMENT ON FUNCTION @extschema@.available_models() IS
+  'Models installed in europeana.model_dir with their metadata (weights are not read); error explains a model whose '
+  'metadata is unreadable.';
+
+CREATE FUNCTION @extschema@.model_labels(model text DEFAULT NULL,
+    OUT label_index integer, OUT label text, OUT concept text)
+RETURNS SETOF record
+LANGUAGE C VOLATILE PARALLEL RESTRICTED
+AS 'MODULE_PATHNAME', 'europeana_model_labels';
+COMMENT ON FUNCTION @extschema@.model_labels(text) IS
+  'Every output of a model (default: europeana.default_model) and the concept it maps to (NULL: none).';
+
+CREATE FUNCTION @extschema@.verify_model(model text)
+RETURNS jsonb
+LANGUAGE C VOLATILE STRICT PARALLEL RESTRICTED
+AS 'MODULE_PATHNAME', 'europeana_verify_model';
+COMMENT ON FUNCTION @extschema@.verify_model(text) IS
+  'Checks that a model''s weights file exists and matches its sha256; returns the model metadata.';
+REVOKE ALL ON FUNCTION @extschema@.verify_model(text) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.register_model(model text)
+RETURNS @extschema@.models
+LANGUAGE plpgsql VOLATILE STRICT PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    meta jsonb := @extschema@.verify_model(model);
+    result @extschema@.models;
+BEGIN
+    INSERT INTO @extschema@.models AS m (name, version, kind, file, sha256, quantized, labels, label_concepts, metadata)
+    SELECT model, meta->>'version', meta->>'kind', meta->>'file', meta->>'sha256',
+           coalesce((meta->>'quantized')::boolean, false),
+           array_agg(l.label ORDER BY l.label_index), array_agg(l.concept ORDER BY l.label_index), meta
+    FROM @extschema@.model_labels(model) AS l
+    ON CONFLICT (name, version) DO UPDATE
+        SET kind = excluded.kind, file = excluded.file, sha256 = excluded.sha256, quantized = excluded.quantized,
+            labels = excluded.labels, label_concepts = excluded.label_concepts, metadata = excluded.metadata,
+            registered_at = now()
+    RETURNING * INTO result;
+    RETURN result;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.register_model(text) IS
+  'Verifies a model''s weights and records its metadata, labels and concept mapping in europeana.models '
+  '(idempotent per name and version); returns the row.';
+REVOKE ALL ON FUNCTION @extschema@.register_model(text) FROM PUBLIC;
+
+-------------------------------------------------------------------------------
+-- Privileges and dump
+-------------------------------------------------------------------------------
+GRANT USAGE ON SCHEMA @extschema@ TO PUBLIC;
+GRANT SELECT ON @extschema@.concepts, @extschema@.models TO PUBLIC;
+
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.concepts', 'WHERE NOT builtin');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.harvest_runs', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.records', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.record_concepts', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.images', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.models', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.enrichment_queue', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.enrichments', '');
+SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('@extschema@.' || t, c)::regclass, '')
+FROM (VALUES ('harvest_runs', 'run_id'), ('images', 'image_id'), ('models', 'model_id'),
+             ('enrichments', 'enrichment_id')) AS s(t, c);

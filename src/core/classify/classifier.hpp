@@ -1,0 +1,62 @@
+/*
+ * classifier.hpp — classify image bytes with a TorchScript model (public core API).
+ *
+ * This header is plain C++ (no LibTorch, no OpenCV) so the PostgreSQL glue can include
+ * it.  Models are loaded lazily, once per process, verified against their sha256,
+ * frozen and optimised for inference, and cached; a changed file on disk is noticed
+ * (stat) and reloaded.  Calls may start LibTorch/OpenCV thread pools, so they run with
+ * all signals blocked (SignalBlockScope) and must only be made from the process's main
+ * thread; nothing here calls PostgreSQL.  Errors are europeana::Error.
+ */
+#pragma once
+
+#include "core/classify/model_spec.hpp"
+#include "core/common/bytes.hpp"
+#include "core/common/no_postgres.hpp"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace europeana::core {
+
+struct ClassifierSettings {
+	std::string model_dir;
+	uint64_t max_image_pixels = 100000000;
+	int intra_op_threads = 1;
+};
+
+struct RankedConcept {
+	std::string concept; /* empty: none of the vocabulary (mapped models only) */
+	float score = 0.0f;
+	int top_label_index = -1; /* the output that contributes most to this concept */
+	std::string top_label;
+	float top_label_score = 0.0f;
+};
+
+struct Classification {
+	std::string model_name;
+	std::string model_version;
+	int top_label_index = -1;
+	std::string top_label;
+	float top_label_score = 0.0f;
+	std::vector<RankedConcept> ranked; /* descending score */
+	int decode_reduction = 1;
+	uint32_t width = 0; /* of the stored image, from its header */
+	uint32_t height = 0;
+};
+
+/* ClassifyImage decodes, preprocesses and runs one image through `model_name`. */
+Classification ClassifyImage(ByteView image, const std::string &model_name, const ClassifierSettings &settings);
+
+/* VerifyModel checks that the weights exist and match the metadata's sha256 without
+ * loading them into LibTorch; returns the spec. */
+ModelSpec VerifyModel(const std::string &model_dir, const std::string &model_name);
+
+/* LoadedModelCount tells how many models this process holds (for diagnostics). */
+int LoadedModelCount() noexcept;
+
+/* ReleaseModels drops every cached model (called from a process-exit callback). */
+void ReleaseModels() noexcept;
+
+} // namespace europeana::core
