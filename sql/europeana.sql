@@ -390,6 +390,8 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.images', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.models', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.enrichment_queue', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.enrichments', '');
-SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('@extschema@.' || t, c)::regclass, '')
-FROM (VALUES ('harvest_runs', 'run_id'), ('images', 'image_id'), ('models', 'model_id'),
-             ('enrichments', 'enrichment_id')) AS s(t, c);
+-- identity sequences, one statement each (each call updates the pg_extension row)
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.harvest_runs_run_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.images_image_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.models_model_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.enrichments_enrichment_id_seq', '');
