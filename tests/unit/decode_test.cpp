@@ -163,5 +163,28 @@ TEST(Preprocess, CentreCropKeepsTheMiddle) {
 	EXPECT_NEAR(chw[112], 1.0f, 1e-6);    /* x = 256 */
 }
 
+TEST(Preprocess, ElongatedImagesStayWithinTheCropsMemory) {
+	/* a 1 x 20000 strip would resize to 256 x 5120000 (3.9 GB) if resized before cropping */
+	cv::Mat strip(20000, 1, CV_8UC3, cv::Scalar(10, 20, 30));
+	InputSpec spec;
+	std::vector<float> chw(3 * 224 * 224);
+	PreprocessInto(strip, spec, chw.data());
+	EXPECT_NEAR(chw[0], (30.0f / 255 - 0.485f) / 0.229f, 1e-4);
+	const auto png = Encode(strip, ".png");
+	DecodeOptions options;
+	options.min_shorter_side = 256;
+	const DecodedImage d = DecodeImage(View(png), options);
+	PreprocessInto(d.bgr, spec, chw.data());
+	EXPECT_NEAR(chw[224 * 224 - 1], (30.0f / 255 - 0.485f) / 0.229f, 1e-4);
+}
+
+TEST(Decode, SidesBeyondOpenCvsLimitAreRefusedNotThrown) {
+	/* header claims 1 x 2000000: OpenCV would throw cv::Exception from imdecode */
+	auto png = Encode(Gradient(16, 16), ".png");
+	png[16] = 0, png[17] = 0, png[18] = 0, png[19] = 1;          /* width 1 */
+	png[20] = 0x00, png[21] = 0x1E, png[22] = 0x84, png[23] = 0x80; /* height 2000000 */
+	EXPECT_EQ(KindOf(View(png)), ErrorKind::ResourceLimit);
+}
+
 } // namespace
 } // namespace europeana::core

@@ -88,6 +88,17 @@ TEST(ModelSpec, BadMetadataIsReportedAsCorrupt) {
 	WriteFile(dir.Path() + "/map.tsv", "index\tlabel\tconcept\n1\tgoldfish\tspecimen\n");
 	const ModelSpec ok = LoadModelSpec(dir.Path(), "mapped");
 	EXPECT_EQ(ok.label_concept, (std::vector<int> {-1, 0}));
+
+	/* a label file that is not the one the metadata was written for */
+	WriteFile(dir.Path() + "/pinned.model.json", R"({"version": "1", "kind": "mapped", "file": "x.pt",
+	  "sha256": "0000000000000000000000000000000000000000000000000000000000000000",
+	  "labels": {"file": "labels.txt", "sha256": "1111111111111111111111111111111111111111111111111111111111111111"},
+	  "concept_map": {"file": "map.tsv"}})");
+	EXPECT_EQ(KindOf(dir.Path(), "pinned"), ErrorKind::Corrupt);
+	WriteFile(dir.Path() + "/escape.model.json", R"({"version": "1", "kind": "mapped", "file": "x.pt",
+	  "sha256": "0000000000000000000000000000000000000000000000000000000000000000",
+	  "labels": {"file": "../labels.txt"}, "concept_map": {"file": "map.tsv"}})");
+	EXPECT_EQ(KindOf(dir.Path(), "escape"), ErrorKind::Corrupt);
 }
 
 TEST(ModelSpec, UnknownAndInvalidNames) {

@@ -4,6 +4,7 @@
 #include "core/classify/model_spec.hpp"
 
 #include "core/common/error.hpp"
+#include "core/common/sha256.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -318,7 +319,21 @@ LoadModelSpec(const std::string &model_dir, const std::string &name) {
 		}
 		const Json &labels = j["labels"];
 		if (labels.is_object() && labels.contains("file")) {
-			spec.labels = LabelsFromFile(spec, model_dir, labels["file"].get<std::string>());
+			const std::string labels_file = labels["file"].get<std::string>();
+			if (labels_file.empty() || labels_file.find('/') != std::string::npos) {
+				Bad(spec, "labels.file must name a file in the model directory");
+			}
+			const std::string expected = labels.value("sha256", "");
+			if (!expected.empty()) {
+				const std::string actual = Sha256FileHex(model_dir + "/" + labels_file);
+				if (actual != expected) {
+					throw Error(ErrorKind::Corrupt,
+					            "label file " + labels_file + " of model \"" + name + "\" has sha256 " + actual + ", expected " +
+					                expected,
+					            "The label list does not belong to this model; provision the model files again.");
+				}
+			}
+			spec.labels = LabelsFromFile(spec, model_dir, labels_file);
 		} else {
 			spec.labels = LabelsFromJson(spec, labels);
 		}
@@ -337,7 +352,11 @@ LoadModelSpec(const std::string &model_dir, const std::string &name) {
 			if (!j.contains("concept_map") || !j["concept_map"].contains("file")) {
 				Bad(spec, "a mapped model needs \"concept_map\": {\"file\": ...}");
 			}
-			ApplyConceptMap(spec, model_dir, j["concept_map"]["file"].get<std::string>());
+			const std::string map_file = j["concept_map"]["file"].get<std::string>();
+			if (map_file.empty() || map_file.find('/') != std::string::npos) {
+				Bad(spec, "concept_map.file must name a file in the model directory");
+			}
+			ApplyConceptMap(spec, model_dir, map_file);
 		}
 	} catch (const Json::exception &e) {
 		Bad(spec, e.what());

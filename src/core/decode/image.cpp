@@ -53,6 +53,15 @@ DecodeImage(ByteView bytes, const DecodeOptions &options) {
 		                std::to_string(options.max_pixels) + " pixels",
 		            "Raise europeana.max_image_pixels to accept larger images.");
 	}
+	/* OpenCV refuses sides over 2^20 by throwing from outside its own error handling. */
+	constexpr uint32_t kMaxSide = 1u << 20;
+	if (h.width > kMaxSide || h.height > kMaxSide) {
+		throw Error(ErrorKind::ResourceLimit,
+		            std::string(FormatName(h.format)) + " image of " + std::to_string(h.width) + "x" +
+		                std::to_string(h.height) + " pixels has a side longer than " + std::to_string(kMaxSide) +
+		                " pixels",
+		            "Images this elongated are not supported; the header is probably corrupt.");
+	}
 	if (!h.complete) {
 		throw Error(ErrorKind::InvalidData,
 		            std::string(FormatName(h.format)) + " image data is truncated (" + std::to_string(bytes.size) +
@@ -74,7 +83,13 @@ DecodeImage(ByteView bytes, const DecodeOptions &options) {
 
 	const cv::Mat raw(1, static_cast<int>(std::min<size_t>(bytes.size, INT32_MAX)), CV_8U,
 	                  const_cast<uint8_t *>(bytes.data));
-	out.bgr = cv::imdecode(raw, ReducedFlag(out.reduction));
+	try {
+		out.bgr = cv::imdecode(raw, ReducedFlag(out.reduction));
+	} catch (const cv::Exception &e) {
+		throw Error(ErrorKind::InvalidData,
+		            "could not decode " + std::string(FormatName(h.format)) + " image: " + e.err,
+		            "The data has a valid header but its content is corrupt or uses an unsupported variant.");
+	}
 	if (out.bgr.empty()) {
 		throw Error(ErrorKind::InvalidData,
 		            "could not decode " + std::string(FormatName(h.format)) + " image (" + std::to_string(bytes.size) +
@@ -130,18 +145,38 @@ PreprocessInto(const cv::Mat &bgr, const InputSpec &spec, float *chw) {
 	target.width = std::max(target.width, spec.crop_width);
 	target.height = std::max(target.height, spec.crop_height);
 
-	cv::Mat resized;
-	if (target.width == w && target.height == h) {
-		resized = bgr;
-	} else {
-		const bool shrinking = target.width < w && target.height < h;
-		cv::resize(bgr, resized, target, 0, 0, shrinking ? cv::INTER_AREA : cv::INTER_LINEAR);
-	}
-
 	/* torchvision CenterCrop: top = round((h - ch) / 2), left = round((w - cw) / 2). */
-	const int top = static_cast<int>(std::lround((resized.rows - spec.crop_height) / 2.0));
-	const int left = static_cast<int>(std::lround((resized.cols - spec.crop_width) / 2.0));
-	const cv::Mat crop = resized(cv::Rect(left, top, spec.crop_width, spec.crop_height));
+	const int top = static_cast<int>(std::lround((target.height - spec.crop_height) / 2.0));
+	const int left = static_cast<int>(std::lround((target.width - spec.crop_width) / 2.0));
+
+	cv::Mat crop;
+	const int64_t target_area = static_cast<int64_t>(target.width) * target.height;
+	const int64_t crop_area = static_cast<int64_t>(spec.crop_width) * spec.crop_height;
+	if (target_area <= 16 * crop_area) {
+		/* Ordinary aspect ratios: resize the whole image, then crop, exactly as torchvision. */
+		cv::Mat resized;
+		if (target.width == w && target.height == h) {
+			resized = bgr;
+		} else {
+			const bool shrinking = target.width < w && target.height < h;
+			cv::resize(bgr, resized, target, 0, 0, shrinking ? cv::INTER_AREA : cv::INTER_LINEAR);
+		}
+		crop = resized(cv::Rect(left, top, spec.crop_width, spec.crop_height));
+	} else {
+		/* Extremely elongated images (a 1x20000 strip would resize to 256x5120000): cut the
+		 * source region that the crop covers and resize only that, which bounds memory by
+		 * the crop size. Off by at most one source pixel at the edges. */
+		const double sx = static_cast<double>(w) / target.width;
+		const double sy = static_cast<double>(h) / target.height;
+		const int x0 = std::clamp(static_cast<int>(std::floor(left * sx)), 0, w - 1);
+		const int y0 = std::clamp(static_cast<int>(std::floor(top * sy)), 0, h - 1);
+		const int x1 = std::clamp(static_cast<int>(std::ceil((left + spec.crop_width) * sx)), x0 + 1, w);
+		const int y1 = std::clamp(static_cast<int>(std::ceil((top + spec.crop_height) * sy)), y0 + 1, h);
+		const cv::Mat region = bgr(cv::Rect(x0, y0, x1 - x0, y1 - y0));
+		const bool shrinking = spec.crop_width < region.cols && spec.crop_height < region.rows;
+		cv::resize(region, crop, cv::Size(spec.crop_width, spec.crop_height), 0, 0,
+		           shrinking ? cv::INTER_AREA : cv::INTER_LINEAR);
+	}
 
 	cv::Mat planes[3];
 	cv::split(crop, planes); /* B, G, R */
