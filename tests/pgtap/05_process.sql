@@ -8,7 +8,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION europeana;
-SELECT plan(7);
+SELECT plan(9);
 
 CREATE FUNCTION pg_temp.status_field(pid int, tid text, field text) RETURNS text LANGUAGE sql AS $$
     SELECT (regexp_match(pg_read_file('/proc/' || pid || '/task/' || tid || '/status'), field || ':\s+(\S+)'))[1]
@@ -20,6 +20,12 @@ $$;
 SELECT ok(current_setting('shared_preload_libraries') ~ 'europeana', 'the library is in shared_preload_libraries');
 SELECT is(pg_temp.status_field(pg_temp.postmaster_pid(), pg_temp.postmaster_pid()::text, 'Threads'), '1',
           'the postmaster runs exactly one thread');
+
+-- one intra-op thread (the default) means no pool thread at all, for both models
+SELECT is((europeana.classify_image(pg_read_binary_file(:'samples' || '/cat.bmp'), 'mobilenet_v2_imagenet_quantized')).label,
+          'Egyptian cat', 'quantized inference with the default single intra-op thread');
+SELECT is(pg_temp.status_field(pg_backend_pid(), pg_backend_pid()::text, 'Threads'), '1',
+          'with europeana.intra_op_threads = 1 the backend starts no thread (QNNPACK''s pool included)');
 
 -- force a thread pool in this backend, then inspect every thread's signal mask
 SET LOCAL europeana.intra_op_threads = 2;

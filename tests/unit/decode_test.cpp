@@ -163,6 +163,33 @@ TEST(Preprocess, CentreCropKeepsTheMiddle) {
 	EXPECT_NEAR(chw[112], 1.0f, 1e-6);    /* x = 256 */
 }
 
+TEST(Preprocess, CentreCropRoundsHalvesToEvenLikeTorchvision) {
+	/* 192x256 (w x h) → resize 256x341; (341 - 224) / 2 = 58.5 → Python round gives 58 */
+	cv::Mat img(256, 192, CV_8UC3, cv::Scalar(0, 0, 0));
+	InputSpec spec;
+	spec.mean = {0, 0, 0};
+	spec.std = {1, 1, 1};
+	spec.resize_shorter = 0;
+	spec.crop_width = 192;
+	spec.crop_height = 224;
+	/* rows 0..15 white: with top = 16 (= round-half-even of 16) the crop starts below them */
+	img(cv::Rect(0, 0, 192, 16)).setTo(cv::Scalar(255, 255, 255));
+	spec.resize_shorter = 192; /* identity resize, (256 - 224) / 2 = 16 exactly */
+	std::vector<float> chw(3 * 224 * 192);
+	PreprocessInto(img, spec, chw.data());
+	EXPECT_NEAR(chw[0], 0.0f, 1e-6);
+	/* now a height that gives a .5 offset: 257 rows, (257 - 224) / 2 = 16.5 → 16 (even) */
+	cv::Mat odd(257, 192, CV_8UC3, cv::Scalar(0, 0, 0));
+	odd(cv::Rect(0, 16, 192, 1)).setTo(cv::Scalar(255, 255, 255)); /* row 16 white */
+	PreprocessInto(odd, spec, chw.data());
+	EXPECT_NEAR(chw[0], 1.0f, 1e-6) << "crop must start at row 16, as torchvision's round(16.5) = 16";
+	/* 17.5 → 18 (even) */
+	cv::Mat odd2(259, 192, CV_8UC3, cv::Scalar(0, 0, 0));
+	odd2(cv::Rect(0, 18, 192, 1)).setTo(cv::Scalar(255, 255, 255));
+	PreprocessInto(odd2, spec, chw.data());
+	EXPECT_NEAR(chw[0], 1.0f, 1e-6) << "crop must start at row 18, as round(17.5) = 18";
+}
+
 TEST(Preprocess, ElongatedImagesStayWithinTheCropsMemory) {
 	/* a 1 x 20000 strip would resize to 256 x 5120000 (3.9 GB) if resized before cropping */
 	cv::Mat strip(20000, 1, CV_8UC3, cv::Scalar(10, 20, 30));

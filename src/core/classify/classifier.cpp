@@ -76,19 +76,22 @@ TorchMessage(const c10::Error &e) {
 
 void
 ConfigureRuntime(const ClassifierSettings &settings) {
-	static bool configured = false;
-	if (!configured) {
+	static int configured_threads = 0;
+	if (configured_threads == 0) {
 		try {
 			at::set_num_interop_threads(1);
 		} catch (const std::exception &) {
 			/* already set in this process; harmless */
 		}
 		cv::setNumThreads(0); /* OpenCV runs sequentially inside a backend */
-		configured = true;
 	}
+	/* Always set once, even when get_num_threads() already says so: set_num_threads also
+	 * sizes the pthreadpool that QNNPACK (quantized models) uses, which otherwise keeps
+	 * one thread per core. */
 	const int threads = std::clamp(settings.intra_op_threads, 1, 256);
-	if (at::get_num_threads() != threads) {
+	if (configured_threads != threads) {
 		at::set_num_threads(threads);
+		configured_threads = threads;
 	}
 }
 

@@ -145,9 +145,10 @@ PreprocessInto(const cv::Mat &bgr, const InputSpec &spec, float *chw) {
 	target.width = std::max(target.width, spec.crop_width);
 	target.height = std::max(target.height, spec.crop_height);
 
-	/* torchvision CenterCrop: top = round((h - ch) / 2), left = round((w - cw) / 2). */
-	const int top = static_cast<int>(std::lround((target.height - spec.crop_height) / 2.0));
-	const int left = static_cast<int>(std::lround((target.width - spec.crop_width) / 2.0));
+	/* torchvision CenterCrop: top = int(round((h - ch) / 2.0)) with Python's round, which
+	 * rounds halves to even; nearbyint does the same in the default rounding mode. */
+	const int top = static_cast<int>(std::nearbyint((target.height - spec.crop_height) / 2.0));
+	const int left = static_cast<int>(std::nearbyint((target.width - spec.crop_width) / 2.0));
 
 	cv::Mat crop;
 	const int64_t target_area = static_cast<int64_t>(target.width) * target.height;
