@@ -14,6 +14,7 @@
 #include "pg/boundary.hpp"
 #include "pg/datum.hpp"
 #include "pg/guc.hpp"
+#include "pg/version_check.hpp"
 
 extern "C" {
 #include "funcapi.h"
@@ -69,6 +70,7 @@ CurrentSettings() {
  */
 EUROPEANA_PG_FUNCTION(europeana_classify) {
 	/* phase 1: PostgreSQL only */
+	europeana::pg::CheckExtensionVersion();
 	InitMaterializedSRF(fcinfo, 0);
 	ReturnSetInfo *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1)) {

@@ -11,6 +11,7 @@
 #include "core/classify/model_spec.hpp"
 #include "pg/boundary.hpp"
 #include "pg/guc.hpp"
+#include "pg/version_check.hpp"
 
 #include <vector>
 
@@ -43,6 +44,7 @@ struct ModelRow {
 
 char *
 ModelDir() {
+	europeana::pg::CheckExtensionVersion();
 	return pstrdup(europeana::pg::guc_model_dir ? europeana::pg::guc_model_dir : "");
 }
 
