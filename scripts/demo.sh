@@ -49,7 +49,7 @@ SELECT i.image_id AS id,
 FROM europeana.images AS i, LATERAL europeana.classify_image(i.content) AS c
 ORDER BY i.image_id;
 \echo
-\echo Per source folder: how often the zero-shot concept is the expected one
+\echo Per source folder (class of the photo): the concepts the zero-shot model answered
 WITH r AS (
   SELECT split_part(i.name, '/', 1) AS folder, (europeana.classify_image(i.content)).concept
   FROM europeana.images AS i WHERE i.name LIKE '%/%'
