@@ -46,9 +46,48 @@ if [ ! -d "$BUILD/data/clothing/validation" ]; then
 fi
 chmod -R a+rX "$BUILD/fixtures" "$BUILD/testmodels" "$BUILD/brokenmodels" "$BUILD/data"
 
+step "fake Europeana servers"
+FAKES=$BUILD/fakes
+rm -rf "$FAKES"
+mkdir -p "$FAKES"
+chmod a+rx "$FAKES"
+API_KEY=fake-secret-key-7f3a9c
+FAKE_PIDS=()
+stop_fakes() {
+  for pid in "${FAKE_PIDS[@]:-}"; do [ -n "$pid" ] && kill "$pid" 2>/dev/null || true; done
+}
+# start_fake NAME ARGS...: a fake on a free loopback port; its port goes to $FAKES/NAME.port
+start_fake() {
+  local name=$1
+  shift
+  "$BUILD/fake-europeana" --records "$SHARED/europeana-pilot/multilabel_dataset_open_permission.csv" \
+    --vocabulary "$SHARED/europeana-pilot/vocabulary.json" --images "$BUILD/data/clothing/validation" \
+    --api-key "$API_KEY" --access-log "$FAKES/$name.access.log" "$@" >"$FAKES/$name.out" 2>"$FAKES/$name.err" &
+  FAKE_PIDS+=($!)
+  for _ in $(seq 1 100); do
+    grep -q "listening on" "$FAKES/$name.out" 2>/dev/null && break
+    sleep 0.05
+  done
+  grep -o "listening on 127.0.0.1:[0-9]*" "$FAKES/$name.out" | sed 's/.*://' >"$FAKES/$name.port"
+  [ -s "$FAKES/$name.port" ] || { echo "test: fake $name did not start:" >&2; cat "$FAKES/$name.err" >&2; exit 1; }
+  echo "fake $name on port $(cat "$FAKES/$name.port")"
+}
+start_fake faulty --faults '{"search": {"every": 3, "kinds": ["503", "429", "html502", "reset"]}}' \
+  --media-faults default --slow-ms 6000
+start_fake slow --latency-ms 150 --media-faults none
+for c in painting:http://data.europeana.eu/concept/base/47 ceramics:http://data.europeana.eu/concept/base/31 \
+         sculpture:http://data.europeana.eu/concept/base/51 building:http://data.europeana.eu/concept/base/29; do
+  "$BUILD/fake-europeana" --records "$SHARED/europeana-pilot/multilabel_dataset_open_permission.csv" \
+    --vocabulary "$SHARED/europeana-pilot/vocabulary.json" --images "$BUILD/data/clothing/validation" \
+    --media-faults default --dump-expectations --concept "${c#*:}" --reusability open >"$FAKES/${c%%:*}.json" 2>/dev/null
+done
+chmod a+r "$FAKES"/*
+FAULTY=http://127.0.0.1:$(cat "$FAKES/faulty.port")
+SLOW=http://127.0.0.1:$(cat "$FAKES/slow.port")
+
 step "SQL tests (pgTAP) on a throwaway cluster"
 CLUSTER=$BUILD/pgtest
-trap 'scripts/pg_cluster.sh stop "$CLUSTER" || true' EXIT
+trap 'scripts/pg_cluster.sh stop "$CLUSTER" || true; stop_fakes' EXIT
 scripts/pg_cluster.sh start "$CLUSTER" --preload
 # shellcheck disable=SC1091
 source "$CLUSTER/env"
@@ -56,13 +95,23 @@ psql -XAtq -c "CREATE EXTENSION IF NOT EXISTS pgtap"
 pg_prove -f \
   -S samples="$EUROPEANA_MODEL_SOURCE/samples" -S fixtures="$BUILD/fixtures" -S testmodels="$BUILD/testmodels" \
   -S brokenmodels="$BUILD/brokenmodels" -S clothing="$BUILD/data/clothing" \
+  -S faulty_url="$FAULTY/record/v2/search.json" -S faulty_thumb="$FAULTY/thumbnail/v2/url.json" \
+  -S slow_url="$SLOW/record/v2/search.json" -S expected_dir="$FAKES" -S api_key="$API_KEY" \
   tests/pgtap/*.sql
 if grep -E "PANIC|terminated by signal|server process .* was terminated" "$CLUSTER/server.log"; then
   echo "test: the server log shows a crashed backend" >&2
   exit 1
 fi
 scripts/pg_cluster.sh stop "$CLUSTER"
+stop_fakes
 trap - EXIT
+# The key travels only in the X-Api-Key header: it must appear in no server log line and in no
+# request line the fakes received (their access logs print query strings verbatim).
+if grep -l "$API_KEY" "$CLUSTER/server.log" "$FAKES"/*.access.log; then
+  echo "test: the API key leaked into the logs above" >&2
+  exit 1
+fi
+echo "API key: absent from the server log and from $(cat "$FAKES"/*.access.log | wc -l) fake access-log lines"
 
 step "libFuzzer: decode path (${FUZZ_SECONDS}s)"
 scripts/fuzz.sh "$FUZZ_SECONDS"

@@ -255,6 +255,61 @@ COMMENT ON VIEW @extschema@.dataset IS
   'COPY (SELECT * FROM europeana.dataset) TO STDOUT WITH CSV HEADER.';
 
 -------------------------------------------------------------------------------
+-- Harvesting from the Europeana Search API
+-------------------------------------------------------------------------------
+CREATE PROCEDURE @extschema@.harvest(concept text, max_records integer DEFAULT 3000, reusability text DEFAULT 'open')
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'europeana_harvest';
+COMMENT ON PROCEDURE @extschema@.harvest(text, integer, text) IS
+  'Harvests up to max_records image records of a concept (name, any of its URIs, or ''all'' for every concept, in '
+  'parallel) from europeana.api_url with cursor paging, committing after every page; records are upserted with the '
+  'concept as label. An interrupted run resumes from its cursor. Progress: NOTICE per page and harvest_progress.';
+REVOKE ALL ON PROCEDURE @extschema@.harvest(text, integer, text) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.search(
+    query text, max_records integer DEFAULT 100, reusability text DEFAULT NULL, qf text[] DEFAULT NULL,
+    OUT record_id text, OUT title text, OUT data_provider text, OUT provider text, OUT country text, OUT rights text,
+    OUT type text, OUT year text, OUT is_shown_by text, OUT is_shown_at text, OUT preview_url text,
+    OUT concepts text[], OUT item jsonb)
+RETURNS SETOF record
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'europeana_search';
+COMMENT ON FUNCTION @extschema@.search(text, integer, text, text[]) IS
+  'Queries the Europeana Search API live (Solr syntax, optional qf filters and reusability) and returns up to '
+  'max_records items as rows; stores nothing. item is the API''s JSON with the API key scrubbed.';
+
+CREATE PROCEDURE @extschema@.fetch_images(max_images integer DEFAULT NULL, concurrency integer DEFAULT 16)
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'europeana_fetch_images';
+COMMENT ON PROCEDURE @extschema@.fetch_images(integer, integer) IS
+  'Downloads the image of every harvested record that has none yet (edmIsShownBy, then the thumbnail API) into '
+  'europeana.images, concurrently, with a per-host limit, timeouts, a size cap, at most 3 redirects, magic-byte '
+  'sniffing and a private-address guard; a failure is recorded on the record (status, HTTP code, reason). '
+  'Idempotent and resumable; commits as it goes.';
+REVOKE ALL ON PROCEDURE @extschema@.fetch_images(integer, integer) FROM PUBLIC;
+
+CREATE VIEW @extschema@.harvest_progress AS
+SELECT r.run_id,
+       c.name AS concept,
+       r.status,
+       r.records_stored,
+       r.max_records,
+       r.total_results,
+       r.pages,
+       round(100.0 * r.records_stored / nullif(least(r.max_records::bigint, r.total_results), 0), 1) AS percent,
+       round((r.records_stored / nullif(extract(epoch FROM coalesce(r.finished_at, r.updated_at) - r.started_at), 0))::numeric, 1)
+           AS records_per_second,
+       r.started_at,
+       r.updated_at,
+       r.finished_at,
+       r.error
+FROM @extschema@.harvest_runs AS r
+LEFT JOIN @extschema@.concepts AS c ON c.concept_id = r.concept_id;
+COMMENT ON VIEW @extschema@.harvest_progress IS
+  'Harvest runs with progress: records stored against the target, pages, throughput, status and error; visible '
+  'while a harvest runs because every page is committed.';
+
+-------------------------------------------------------------------------------
 -- Classification
 -------------------------------------------------------------------------------
 CREATE TYPE @extschema@.classification AS (

@@ -91,6 +91,43 @@ CaptureUnknown(const char *message, int sqlstate) noexcept {
 }
 
 void
+CaptureHint(const char *hint) noexcept {
+	if (hint != nullptr && *hint != '\0') {
+		Copy(captured.hint, sizeof(captured.hint), hint);
+	}
+}
+
+void
+PgCallImpl(void (*fn)(void *), void *arg) {
+	MemoryContext caller_context = CurrentMemoryContext;
+	ErrorData *volatile edata = nullptr;
+	PG_TRY();
+	{
+		fn(arg);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(caller_context);
+		edata = CopyErrorData();
+		FlushErrorState();
+	}
+	PG_END_TRY();
+	if (edata != nullptr) {
+		/* copy out of PostgreSQL memory before throwing */
+		const int sqlstate = edata->sqlerrcode;
+		std::string message = edata->message ? edata->message : "unknown error";
+		if (edata->detail) {
+			message += " (";
+			message += edata->detail;
+			message += ")";
+		}
+		std::string hint = edata->hint ? edata->hint : "";
+		FreeErrorData(edata);
+		throw PgException(sqlstate, std::move(message), std::move(hint));
+	}
+}
+
+void
 RaiseCaptured() {
 	if (captured.hint[0] != '\0') {
 		ereport(ERROR, (errcode(captured.sqlstate), errmsg("%s", captured.message), errhint("%s", captured.hint)));

@@ -22,6 +22,7 @@ extern "C" {
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "miscadmin.h"
 }
 
 #include <new>
@@ -29,10 +30,50 @@ extern "C" {
 
 namespace europeana::pg {
 
+/* A PostgreSQL error caught by PgCall, carried through C++ frames as an exception so
+ * that destructors run (threads joined, handles closed) before it is raised again. */
+class PgException : public std::exception {
+public:
+	PgException(int sqlstate, std::string message, std::string hint)
+	    : sqlstate_(sqlstate), message_(std::move(message)), hint_(std::move(hint)) {
+	}
+	const char *
+	what() const noexcept override {
+		return message_.c_str();
+	}
+	int
+	Sqlstate() const noexcept {
+		return sqlstate_;
+	}
+	const std::string &
+	Hint() const noexcept {
+		return hint_;
+	}
+
+private:
+	int sqlstate_;
+	std::string message_;
+	std::string hint_;
+};
+
+/* Runs `fn` (which calls PostgreSQL and may ereport) while C++ objects with destructors
+ * are alive in the caller: an ERROR is caught, copied, flushed and rethrown as
+ * PgException.  `fn` itself must hold no object with a non-trivial destructor across a
+ * PostgreSQL call.  The transaction is not usable after a PgException; the guard raises
+ * it again and PostgreSQL aborts the transaction. */
+void PgCallImpl(void (*fn)(void *), void *arg);
+
+template <typename Fn>
+void
+PgCall(Fn &&fn) {
+	PgCallImpl([](void *f) { (*static_cast<Fn *>(f))(); }, static_cast<void *>(&fn));
+}
+
 /* Raises the error captured by CaptureError/CaptureUnknown; never returns. */
 [[noreturn]] void RaiseCaptured();
 void CaptureError(ErrorKind kind, const char *message, const char *hint) noexcept;
 void CaptureUnknown(const char *message, int sqlstate) noexcept;
+void CaptureHint(const char *hint) noexcept;
 
 template <typename Impl>
 Datum
@@ -41,6 +82,9 @@ CallGuarded(Impl impl, FunctionCallInfo fcinfo) {
 		return impl(fcinfo);
 	} catch (const europeana::Error &e) {
 		CaptureError(e.Kind(), e.what(), e.Hint().c_str());
+	} catch (const PgException &e) {
+		CaptureUnknown(e.what(), e.Sqlstate());
+		CaptureHint(e.Hint().c_str());
 	} catch (const std::bad_alloc &) {
 		CaptureUnknown("out of memory in C++ code", ERRCODE_OUT_OF_MEMORY);
 	} catch (const std::exception &e) {
@@ -48,7 +92,17 @@ CallGuarded(Impl impl, FunctionCallInfo fcinfo) {
 	} catch (...) {
 		CaptureUnknown("unknown C++ exception", ERRCODE_INTERNAL_ERROR);
 	}
+	/* A core loop that stopped for a pending cancel or terminate: let PostgreSQL raise
+	 * its own error (statement timeout, user request, administrator command). */
+	CHECK_FOR_INTERRUPTS();
 	RaiseCaptured();
+}
+
+/* True when a cancel or terminate is pending; read-only and safe from any frame. Core
+ * loops get it as their ShouldStop (on the main thread only). */
+inline bool
+StopRequested() noexcept {
+	return QueryCancelPending || ProcDiePending;
 }
 
 /* palloc-backed copies made in phase 2: MCXT_ALLOC_NO_OOM turns PostgreSQL's OOM

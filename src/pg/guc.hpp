@@ -12,5 +12,14 @@ extern char *guc_model_dir;
 extern char *guc_default_model;
 extern int guc_max_image_pixels;
 extern int guc_intra_op_threads;
+extern char *guc_api_url;
+extern char *guc_api_key;
+extern char *guc_thumbnail_url;
+extern int guc_http_connect_timeout_ms;
+extern int guc_http_timeout_ms;
+extern int guc_max_image_bytes;
+extern int guc_fetch_per_host;
+extern bool guc_fetch_allow_private;
+extern int guc_harvest_concurrency;
 
 } // namespace europeana::pg

@@ -30,6 +30,15 @@ char *guc_model_dir = nullptr;
 char *guc_default_model = nullptr;
 int guc_max_image_pixels = 100000000;
 int guc_intra_op_threads = 1;
+char *guc_api_url = nullptr;
+char *guc_api_key = nullptr;
+char *guc_thumbnail_url = nullptr;
+int guc_http_connect_timeout_ms = 10000;
+int guc_http_timeout_ms = 60000;
+int guc_max_image_bytes = 64 * 1024 * 1024;
+int guc_fetch_per_host = 4;
+bool guc_fetch_allow_private = false;
+int guc_harvest_concurrency = 4;
 
 namespace {
 
@@ -71,6 +80,35 @@ _PG_init(void) {
 	DefineCustomIntVariable("europeana.intra_op_threads", "LibTorch intra-op threads per backend.",
 	                        "Keep 1 when many backends classify at once; more threads only pay off on an idle machine.",
 	                        &guc_intra_op_threads, 1, 1, 64, PGC_USERSET, 0, nullptr, nullptr, nullptr);
+	DefineCustomStringVariable("europeana.api_url", "Europeana Search API endpoint.", nullptr, &guc_api_url,
+	                           "https://api.europeana.eu/record/v2/search.json", PGC_SUSET, 0, nullptr, nullptr,
+	                           nullptr);
+	/* The key is a secret: only superusers may read or set it, it is not listed by SHOW
+	 * ALL, and it is only ever sent in the X-Api-Key header. */
+	DefineCustomStringVariable("europeana.api_key", "Europeana API key (sent as X-Api-Key).",
+	                           "Set it in postgresql.conf or with ALTER SYSTEM so that it never appears in a statement.",
+	                           &guc_api_key, "api2demo", PGC_SUSET,
+	                           GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE, nullptr, nullptr, nullptr);
+	DefineCustomStringVariable("europeana.thumbnail_url", "Europeana thumbnail API (v2 url.json) used as fallback.",
+	                           nullptr, &guc_thumbnail_url, "https://api.europeana.eu/thumbnail/v2/url.json",
+	                           PGC_SUSET, 0, nullptr, nullptr, nullptr);
+	DefineCustomIntVariable("europeana.http_connect_timeout_ms", "Connect timeout of HTTP requests.", nullptr,
+	                        &guc_http_connect_timeout_ms, 10000, 100, 600000, PGC_USERSET, GUC_UNIT_MS, nullptr,
+	                        nullptr, nullptr);
+	DefineCustomIntVariable("europeana.http_timeout_ms", "Total timeout of one HTTP request (API page or image).",
+	                        nullptr, &guc_http_timeout_ms, 60000, 100, 3600000, PGC_USERSET, GUC_UNIT_MS, nullptr,
+	                        nullptr, nullptr);
+	DefineCustomIntVariable("europeana.max_image_bytes", "Largest image download accepted.", nullptr,
+	                        &guc_max_image_bytes, 64 * 1024 * 1024, 1024, INT_MAX / 2, PGC_SUSET, GUC_UNIT_BYTE,
+	                        nullptr, nullptr, nullptr);
+	DefineCustomIntVariable("europeana.fetch_per_host", "Concurrent connections per image host.", nullptr,
+	                        &guc_fetch_per_host, 4, 1, 64, PGC_USERSET, 0, nullptr, nullptr, nullptr);
+	DefineCustomBoolVariable("europeana.fetch_allow_private",
+	                         "Allow downloads from loopback, private, link-local and metadata addresses.",
+	                         "Off by default: a record's URL must not reach into the server's own network.",
+	                         &guc_fetch_allow_private, false, PGC_SUSET, 0, nullptr, nullptr, nullptr);
+	DefineCustomIntVariable("europeana.harvest_concurrency", "Concepts harvested in parallel by one harvest call.",
+	                        nullptr, &guc_harvest_concurrency, 4, 1, 32, PGC_USERSET, 0, nullptr, nullptr, nullptr);
 	MarkGUCPrefixReserved("europeana");
 
 	on_exit(FastExit, nullptr);

@@ -8,13 +8,13 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION europeana;
-SELECT plan(94);
+SELECT plan(108);
 
 -- tables and view
 SELECT has_schema('europeana');
 SELECT tables_are('europeana', ARRAY['concepts', 'harvest_runs', 'records', 'record_concepts', 'images', 'models',
                                      'enrichment_queue', 'enrichments']);
-SELECT views_are('europeana', ARRAY['dataset']);
+SELECT views_are('europeana', ARRAY['dataset', 'harvest_progress']);
 SELECT columns_are('europeana', 'dataset', ARRAY['category', 'skos_concept', 'URI', 'ID', 'URL']);
 SELECT columns_are('europeana', 'concepts', ARRAY['concept_id', 'name', 'uri', 'europeana_base_uri', 'europeana_uri',
                    'getty_aat_uri', 'wikidata_uri', 'dbpedia_uri', 'builtin']);
@@ -32,7 +32,8 @@ SELECT has_type('europeana', 'classification', 'composite type classification');
 
 -- functions: signatures, return types, volatility, strictness, parallel labels
 SELECT functions_are('europeana', ARRAY['_classify', '_images_before_write', 'available_models', 'classify_image',
-                     'classify_image_topk', 'concept_id', 'image_info', 'model_labels', 'register_model', 'verify_model']);
+                     'classify_image_topk', 'concept_id', 'fetch_images', 'harvest', 'image_info', 'model_labels',
+                     'register_model', 'search', 'verify_model']);
 SELECT has_function('europeana', 'classify_image', ARRAY['bytea', 'text']);
 SELECT function_returns('europeana', 'classify_image', ARRAY['bytea', 'text'], 'europeana.classification');
 SELECT has_function('europeana', 'classify_image_topk', ARRAY['bytea', 'integer', 'text']);
@@ -43,6 +44,22 @@ SELECT has_function('europeana', 'register_model', ARRAY['text']);
 SELECT has_function('europeana', 'verify_model', ARRAY['text']);
 SELECT has_function('europeana', 'model_labels', ARRAY['text']);
 SELECT has_function('europeana', 'available_models', ARRAY[]::text[]);
+SELECT has_function('europeana', 'search', ARRAY['text', 'integer', 'text', 'text[]']);
+SELECT volatility_is('europeana', 'search', ARRAY['text', 'integer', 'text', 'text[]'], 'volatile');
+SELECT is((SELECT prokind::text FROM pg_proc WHERE oid = 'europeana.harvest(text, integer, text)'::regprocedure), 'p',
+          'harvest is a procedure (it commits after every page)');
+SELECT is((SELECT prokind::text FROM pg_proc WHERE oid = 'europeana.fetch_images(integer, integer)'::regprocedure), 'p',
+          'fetch_images is a procedure (it commits as it goes)');
+SELECT function_privs_are('europeana', 'harvest', ARRAY['text', 'integer', 'text'], 'public', ARRAY[]::text[],
+                          'harvest is not executable by PUBLIC (it writes tables and uses the API key)');
+SELECT function_privs_are('europeana', 'fetch_images', ARRAY['integer', 'integer'], 'public', ARRAY[]::text[],
+                          'fetch_images is not executable by PUBLIC');
+SELECT is((SELECT context FROM pg_settings WHERE name = 'europeana.api_url'), 'superuser', 'api_url is superuser-only');
+SELECT is((SELECT current_setting('europeana.api_url')), 'https://api.europeana.eu/record/v2/search.json',
+          'api_url defaults to the real Search API');
+SELECT is((SELECT current_setting('europeana.fetch_allow_private')), 'off', 'private addresses are refused by default');
+SELECT ok(NOT EXISTS (SELECT 1 FROM pg_settings WHERE name = 'europeana.api_key'),
+          'the API key is not listed in pg_settings or by SHOW ALL');
 SELECT volatility_is('europeana', 'classify_image', ARRAY['bytea', 'text'], 'stable');
 SELECT volatility_is('europeana', 'classify_image_topk', ARRAY['bytea', 'integer', 'text'], 'stable');
 SELECT volatility_is('europeana', '_classify', ARRAY['bytea', 'integer', 'text'], 'stable');
@@ -58,8 +75,8 @@ SELECT results_eq(
   $$SELECT p.proname::text COLLATE "default", p.proparallel::text COLLATE "default" FROM pg_proc p
     WHERE p.pronamespace = 'europeana'::regnamespace ORDER BY 1$$,
   $$VALUES ('_classify', 'r'), ('_images_before_write', 'u'), ('available_models', 'r'), ('classify_image', 'r'),
-           ('classify_image_topk', 'r'), ('concept_id', 's'), ('image_info', 's'), ('model_labels', 'r'),
-           ('register_model', 'u'), ('verify_model', 'r')$$,
+           ('classify_image_topk', 'r'), ('concept_id', 's'), ('fetch_images', 'u'), ('harvest', 'u'),
+           ('image_info', 's'), ('model_labels', 'r'), ('register_model', 'u'), ('search', 'u'), ('verify_model', 'r')$$,
   'every function has its deliberate parallel label (inference is restricted: a parallel worker would reload the model)');
 SELECT results_eq(
   $$SELECT p.proname::text COLLATE "default" FROM pg_proc p WHERE p.pronamespace = 'europeana'::regnamespace
@@ -102,6 +119,11 @@ SELECT lives_ok($$SELECT europeana.image_info('\x89504e47'::bytea)$$, 'an analys
 SELECT throws_ok($$SET europeana.model_dir = '/tmp'$$, '42501', NULL, 'an analyst cannot set europeana.model_dir');
 SELECT throws_ok($$SET europeana.max_image_pixels = 2000000000$$, '42501', NULL,
                  'an analyst cannot raise europeana.max_image_pixels');
+SELECT throws_ok($$SHOW europeana.api_key$$, '42501', NULL, 'an analyst cannot read the API key');
+SELECT throws_ok($$SET europeana.api_key = 'x'$$, '42501', NULL, 'an analyst cannot set the API key');
+SELECT throws_ok($$SET europeana.api_url = 'http://127.0.0.1/'$$, '42501', NULL, 'an analyst cannot redirect the API');
+SELECT throws_ok($$SET europeana.fetch_allow_private = on$$, '42501', NULL,
+                 'an analyst cannot open the private-address guard');
 SELECT lives_ok($$SET europeana.default_model = 'mobilenet_v2_imagenet_quantized'$$,
                 'an analyst can choose the default model');
 SELECT throws_ok($$SELECT europeana.verify_model('mobilenet_v2_imagenet_float')$$, '42501', NULL,

@@ -1,0 +1,209 @@
+/*
+ * fetch.cpp — download the images of harvested records into europeana.images.
+ *
+ *   CALL europeana.fetch_images(max_images integer, concurrency integer)
+ *
+ * A procedure: candidates are read in chunks (records without a stored image, and
+ * failed ones with attempts left), fetched concurrently by core/http/fetcher (curl multi
+ * on this thread: per-host limits, timeouts, size cap, at most 3 redirects each checked
+ * against the address policy, magic-byte sniffing), and each result is written as it
+ * arrives — an image, or a recorded failure (HTTP status, reason) on that record — with a
+ * commit every few results.  A failed URL never aborts the batch; a second call skips
+ * what is stored.  Results are written from the fetcher's callback, with the fetcher
+ * alive, so every PostgreSQL call there goes through PgCall.
+ */
+#include "core/http/fetcher.hpp"
+#include "pg/boundary.hpp"
+#include "pg/guc.hpp"
+#include "pg/version_check.hpp"
+
+#include <string>
+#include <vector>
+
+extern "C" {
+#include "catalog/pg_type.h"
+#include "utils/memutils.h"
+#include "executor/spi.h"
+#include "nodes/parsenodes.h"
+#include "utils/builtins.h"
+}
+
+namespace {
+
+constexpr int kChunk = 256;       /* candidates read per chunk */
+constexpr int kCommitEvery = 16;  /* results per commit */
+constexpr int kMaxAttempts = 3;   /* a failing record is tried by at most this many calls */
+
+struct Candidate {
+	char *record_id;
+	char *is_shown_by;
+	char *preview_url;
+};
+
+/* Builds the thumbnail-API fallback URL for a media URL. Phase 1. */
+char *
+ThumbnailUrl(const char *base, const char *media_url) {
+	StringInfoData buf;
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "%s?uri=", base);
+	for (const unsigned char *p = reinterpret_cast<const unsigned char *>(media_url); *p; p++) {
+		if (isalnum(*p) || *p == '-' || *p == '_' || *p == '.' || *p == '~') {
+			appendStringInfoChar(&buf, static_cast<char>(*p));
+		} else {
+			appendStringInfo(&buf, "%%%02X", *p);
+		}
+	}
+	appendStringInfoString(&buf, "&type=IMAGE&size=w400");
+	return buf.data;
+}
+
+const char *const kCandidates =
+    "SELECT r.record_id, r.is_shown_by, r.preview_url FROM europeana.records AS r "
+    "LEFT JOIN europeana.images AS i ON i.record_id = r.record_id "
+    "WHERE r.record_id > $1 AND (i.image_id IS NULL OR (i.status <> 'stored' AND i.fetch_attempts < $2 "
+    "  AND (i.fetched_at IS NULL OR i.fetched_at < $3))) "
+    "  AND (r.is_shown_by IS NOT NULL OR r.preview_url IS NOT NULL) "
+    "ORDER BY r.record_id LIMIT $4";
+
+const char *const kStore =
+    "INSERT INTO europeana.images AS i (record_id, source_url, content, mime_type, status, http_status, fetch_error, "
+    "  fetch_attempts, fetched_at) "
+    "VALUES ($1, $2, $3, $4, CASE WHEN $3 IS NULL THEN 'failed' ELSE 'stored' END, $5, $6, 1, clock_timestamp()) "
+    "ON CONFLICT (record_id) DO UPDATE SET source_url = excluded.source_url, "
+    "  content = coalesce(excluded.content, i.content), mime_type = coalesce(excluded.mime_type, i.mime_type), "
+    "  status = CASE WHEN excluded.content IS NULL AND i.content IS NULL THEN 'failed' ELSE 'stored' END, "
+    "  http_status = excluded.http_status, fetch_error = excluded.fetch_error, "
+    "  fetch_attempts = i.fetch_attempts + 1, fetched_at = excluded.fetched_at";
+
+} // namespace
+
+/*
+ * CALL europeana.fetch_images(...). Main thread only; commits every few results; may
+ * ereport(ERROR) for bad arguments or a cancel (results written so far stay).
+ */
+EUROPEANA_PG_FUNCTION(europeana_fetch_images) {
+	/* phase 1 */
+	europeana::pg::CheckExtensionVersion();
+	if (fcinfo->context == nullptr || !IsA(fcinfo->context, CallContext) ||
+	    castNode(CallContext, fcinfo->context)->atomic) {
+		ereport(ERROR, (errcode(ERRCODE_INVALID_TRANSACTION_TERMINATION),
+		                errmsg("europeana.fetch_images must be called with CALL outside a transaction block"),
+		                errhint("It commits as it goes; run CALL europeana.fetch_images(...) on its own.")));
+	}
+	const int32 max_images = PG_ARGISNULL(0) ? PG_INT32_MAX : PG_GETARG_INT32(0);
+	const int32 concurrency = PG_ARGISNULL(1) ? 16 : PG_GETARG_INT32(1);
+	if (max_images < 0 || concurrency < 1 || concurrency > 256) {
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+		                errmsg("max_images must be at least 0 and concurrency between 1 and 256"),
+		                errhint("For example CALL europeana.fetch_images(1000, 16).")));
+	}
+	europeana::core::FetchOptions options;
+	options.concurrency = concurrency;
+	options.per_host = europeana::pg::guc_fetch_per_host;
+	options.connect_timeout_ms = europeana::pg::guc_http_connect_timeout_ms;
+	options.total_timeout_ms = europeana::pg::guc_http_timeout_ms;
+	options.max_bytes = static_cast<size_t>(europeana::pg::guc_max_image_bytes);
+	options.address.allow_private = europeana::pg::guc_fetch_allow_private;
+	const char *thumbnail_base = europeana::pg::guc_thumbnail_url ? europeana::pg::guc_thumbnail_url : "";
+
+	SPI_connect_ext(SPI_OPT_NONATOMIC);
+	/* per-result scratch memory: image copies are freed as soon as they are written */
+	MemoryContext scratch = AllocSetContextCreate(CurrentMemoryContext, "europeana fetch_images result",
+	                                              ALLOCSET_DEFAULT_SIZES);
+	SPI_execute("SELECT clock_timestamp()", true, 1);
+	bool isnull;
+	const Datum call_start = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	char *last_id = pstrdup("");
+	int64 done = 0, stored = 0, failed = 0;
+
+	while (done < max_images) {
+		/* phase 1 of each chunk: read candidates (plain SPI) */
+		Oid t[4] = {TEXTOID, INT4OID, TIMESTAMPTZOID, INT4OID};
+		Datum v[4] = {CStringGetTextDatum(last_id), Int32GetDatum(kMaxAttempts), call_start,
+		              Int32GetDatum(static_cast<int32>(std::min<int64>(kChunk, max_images - done)))};
+		SPI_execute_with_args(kCandidates, 4, t, v, nullptr, true, 0);
+		const int n = static_cast<int>(SPI_processed);
+		if (n == 0) {
+			break;
+		}
+		Candidate *cands = static_cast<Candidate *>(palloc(sizeof(Candidate) * n));
+		for (int i = 0; i < n; i++) {
+			HeapTuple tup = SPI_tuptable->vals[i];
+			cands[i].record_id = SPI_getvalue(tup, SPI_tuptable->tupdesc, 1);
+			cands[i].is_shown_by = SPI_getvalue(tup, SPI_tuptable->tupdesc, 2);
+			cands[i].preview_url = SPI_getvalue(tup, SPI_tuptable->tupdesc, 3);
+		}
+		last_id = pstrdup(cands[n - 1].record_id);
+		char **fallbacks = static_cast<char **>(palloc(sizeof(char *) * n));
+		for (int i = 0; i < n; i++) {
+			fallbacks[i] = cands[i].preview_url    ? cands[i].preview_url
+			               : cands[i].is_shown_by ? ThumbnailUrl(thumbnail_base, cands[i].is_shown_by)
+			                                       : nullptr;
+		}
+
+		/* phase 2: fetch; results are written through PgCall as they arrive */
+		{
+			std::vector<europeana::core::FetchRequest> requests(n);
+			for (int i = 0; i < n; i++) {
+				requests[i].key = i;
+				if (cands[i].is_shown_by) {
+					requests[i].urls.emplace_back(cands[i].is_shown_by);
+				}
+				if (fallbacks[i] && (!cands[i].is_shown_by || strcmp(fallbacks[i], cands[i].is_shown_by) != 0)) {
+					requests[i].urls.emplace_back(fallbacks[i]);
+				}
+			}
+			europeana::core::Fetcher fetcher(options);
+			int since_commit = 0;
+			fetcher.Run(
+			    requests,
+			    [&](europeana::core::FetchResult &&r) {
+				    const Candidate &c = cands[r.key];
+				    europeana::pg::PgCall([&] {
+					    MemoryContext caller = MemoryContextSwitchTo(scratch);
+					    Oid st[6] = {TEXTOID, TEXTOID, BYTEAOID, TEXTOID, INT4OID, TEXTOID};
+					    Datum sv[6];
+					    char sn[7] = "      ";
+					    sv[0] = CStringGetTextDatum(c.record_id);
+					    sv[1] = CStringGetTextDatum(r.url.c_str());
+					    if (r.ok) {
+						    bytea *content = static_cast<bytea *>(palloc(VARHDRSZ + r.body.size()));
+						    SET_VARSIZE(content, VARHDRSZ + r.body.size());
+						    memcpy(VARDATA(content), r.body.data(), r.body.size());
+						    sv[2] = PointerGetDatum(content);
+						    sv[3] = CStringGetTextDatum(r.mime.c_str());
+						    sn[5] = 'n';
+						    sv[5] = 0;
+					    } else {
+						    sn[2] = 'n';
+						    sn[3] = 'n';
+						    sv[2] = sv[3] = 0;
+						    sv[5] = CStringGetTextDatum(r.error.c_str());
+					    }
+					    sv[4] = Int32GetDatum(static_cast<int32>(r.http_status));
+					    if (r.http_status == 0) {
+						    sn[4] = 'n';
+					    }
+					    SPI_execute_with_args(kStore, 6, st, sv, sn, false, 0);
+					    MemoryContextSwitchTo(caller);
+					    MemoryContextReset(scratch);
+					    if (++since_commit >= kCommitEvery) {
+						    SPI_commit();
+						    since_commit = 0;
+					    }
+				    });
+				    (r.ok ? stored : failed)++;
+				    done++;
+			    },
+			    [] { return europeana::pg::StopRequested(); });
+			europeana::pg::PgCall([] { SPI_commit(); });
+		}
+		ereport(NOTICE, (errmsg("fetch_images: %lld done, %lld stored, %lld failed", static_cast<long long>(done),
+		                        static_cast<long long>(stored), static_cast<long long>(failed))));
+		if (n < kChunk) {
+			break;
+		}
+	}
+	SPI_finish();
+	PG_RETURN_VOID();
+}

@@ -1,0 +1,148 @@
+-- Harvest and fetch against the fake Europeana server (a real HTTP server on loopback),
+-- with faults on. Not wrapped in a transaction: harvest and fetch_images are procedures
+-- that commit. psql variables (set by scripts/test.sh):
+--   faulty_url, faulty_thumb   search / thumbnail endpoints of a fake with search and media faults
+--   slow_url                   search endpoint of a fake answering every page after 150 ms
+--   expected_dir               expectations JSON per concept dumped by the fake (painting.json, …)
+--   api_key                    the key the fakes accept
+\set QUIET 1
+\pset format unaligned
+\pset tuples_only true
+\pset pager off
+CREATE EXTENSION IF NOT EXISTS pgtap;
+DROP EXTENSION IF EXISTS europeana CASCADE;
+CREATE EXTENSION europeana;
+SELECT plan(34);
+
+SET europeana.api_url = :'faulty_url';
+SET europeana.thumbnail_url = :'faulty_thumb';
+SET europeana.api_key = :'api_key';
+SET europeana.fetch_allow_private = on;
+SET europeana.http_timeout_ms = 3000;
+SET europeana.http_connect_timeout_ms = 1000;
+SET europeana.max_image_bytes = 8388608;
+SET europeana.fetch_per_host = 16;
+SET client_min_messages = warning;
+
+CREATE TEMP TABLE expected AS
+SELECT e.concept, (r.value->>'id') AS record_id, r.ordinality AS n, (r.value->>'image_expected')::boolean AS image_expected,
+       r.value->>'image_sha256' AS image_sha256, r.value->>'media_fault' AS media_fault
+FROM (VALUES ('painting'), ('ceramics'), ('sculpture'), ('building')) AS e(concept),
+     LATERAL jsonb_array_elements(pg_read_file(:'expected_dir' || '/' || e.concept || '.json')::jsonb->'records')
+         WITH ORDINALITY AS r;
+
+-- three concepts x 250 records, search faults on (503, 429 with RateLimit, HTML 502, resets), three URI forms
+CALL europeana.harvest('painting', 250);
+CALL europeana.harvest('http://data.europeana.eu/concept/base/31', 250);
+CALL europeana.harvest('http://data.europeana.eu/concept/51', 250);
+
+SELECT is((SELECT count(*)::int FROM europeana.harvest_runs WHERE status = 'completed'), 3, 'three runs completed despite faults');
+SELECT bag_eq(
+  $$SELECT record_id FROM europeana.record_concepts rc JOIN europeana.concepts c USING (concept_id) WHERE c.name = 'painting'$$,
+  $$SELECT record_id FROM expected WHERE concept = 'painting' AND n <= 250$$,
+  'painting: exactly the first 250 records of the concept, in id order');
+SELECT bag_eq(
+  $$SELECT record_id FROM europeana.record_concepts rc JOIN europeana.concepts c USING (concept_id) WHERE c.name = 'ceramics'$$,
+  $$SELECT record_id FROM expected WHERE concept = 'ceramics' AND n <= 250$$,
+  'ceramics (by concept/base URI): exactly the expected records');
+SELECT bag_eq(
+  $$SELECT record_id FROM europeana.record_concepts rc JOIN europeana.concepts c USING (concept_id) WHERE c.name = 'sculpture'$$,
+  $$SELECT record_id FROM expected WHERE concept = 'sculpture' AND n <= 250$$,
+  'sculpture (by the newer concept/NN URI): exactly the expected records');
+SELECT is((SELECT count(*)::int FROM europeana.records),
+          (SELECT count(DISTINCT record_id)::int FROM expected WHERE concept IN ('painting', 'ceramics', 'sculpture') AND n <= 250),
+          'records shared by two concepts are stored once');
+SELECT is((SELECT sum(records_stored)::int FROM europeana.harvest_runs), 750, 'each run stored 250 records');
+SELECT cmp_ok((SELECT sum(pages)::int FROM europeana.harvest_runs), '>=', 9, 'three pages per concept (rows = 100)');
+
+-- harvesting again updates, never duplicates
+CALL europeana.harvest('painting', 250);
+SELECT is((SELECT count(*)::int FROM europeana.record_concepts rc JOIN europeana.concepts c USING (concept_id) WHERE c.name = 'painting'),
+          250, 're-harvesting a concept adds no duplicate');
+SELECT is((SELECT count(*)::int FROM europeana.harvest_runs WHERE status = 'completed'), 4, 'the second harvest is its own run');
+
+-- the API key is never stored
+SELECT is((SELECT count(*)::int FROM europeana.records WHERE item::text LIKE '%' || :'api_key' || '%'
+                                                        OR item ? 'link' OR item ? 'guid' OR item ? 'apikey'), 0,
+          'no stored item holds the key, link, guid or apikey');
+SELECT is((SELECT count(*)::int FROM europeana.harvest_runs WHERE row_to_json(harvest_runs)::text LIKE '%' || :'api_key' || '%'), 0,
+          'no harvest run holds the key');
+
+-- the pilot's export
+SELECT is((SELECT count(*)::int FROM europeana.dataset), (SELECT count(*)::int FROM europeana.records), 'one dataset row per record');
+SELECT ok((SELECT bool_and(category ~ '^[a-z_]+( [a-z_]+)*$' AND "URI" = 'http://data.europeana.eu/item' || "ID") FROM europeana.dataset),
+          'dataset rows have the pilot''s shape');
+
+-- search: live, stores nothing
+SELECT is((SELECT count(*)::int FROM europeana.search('*', 30, 'open', ARRAY['skos_concept:"http://data.europeana.eu/concept/48"'])),
+          30, 'search returns the requested number of items');
+SELECT is((SELECT count(*)::int FROM europeana.records), (SELECT count(DISTINCT record_id)::int FROM expected WHERE concept IN ('painting', 'ceramics', 'sculpture') AND n <= 250),
+          'search stored nothing');
+SELECT ok((SELECT bool_and(item IS NOT NULL AND NOT item ? 'link') FROM europeana.search('*', 5)), 'search items are scrubbed too');
+
+-- fetch images with media faults on: every record ends with an image or a recorded failure
+CALL europeana.fetch_images(NULL, 16);
+SELECT is((SELECT count(*)::int FROM europeana.records r LEFT JOIN europeana.images i USING (record_id) WHERE i.image_id IS NULL),
+          0, 'every record has an images row');
+SELECT is((SELECT count(*)::int FROM europeana.images WHERE status = 'stored' AND (content IS NULL OR mime_type NOT LIKE 'image/%')),
+          0, 'every stored image has bytes and an image MIME type');
+SELECT is((SELECT count(*)::int FROM europeana.images WHERE status = 'failed' AND coalesce(fetch_error, '') = ''), 0,
+          'every failure has a recorded reason');
+SELECT is((SELECT count(*)::int FROM europeana.images i JOIN (SELECT DISTINCT record_id, image_sha256 FROM expected WHERE image_expected) e USING (record_id)
+           WHERE i.source_url NOT LIKE '%thumbnail%' AND encode(i.sha256, 'hex') <> e.image_sha256), 0,
+          'images fetched from the provider are byte-identical to what the host served');
+SELECT is((SELECT count(*)::int FROM europeana.images i JOIN (SELECT DISTINCT record_id FROM expected WHERE media_fault IN ('html200', 'pdf')) e USING (record_id)
+           WHERE i.status = 'stored' AND i.source_url NOT LIKE '%thumbnail%'), 0,
+          'HTML pages and PDFs served as images are never stored as images');
+SELECT is((SELECT count(*)::int FROM europeana.images i JOIN (SELECT DISTINCT record_id FROM expected WHERE media_fault = 'redirect5') e USING (record_id)
+           WHERE i.status = 'stored' AND i.source_url NOT LIKE '%thumbnail%'), 0,
+          'a chain of 5 redirects is refused (at most 3)');
+SELECT cmp_ok((SELECT count(*)::int FROM europeana.images i JOIN (SELECT DISTINCT record_id FROM expected WHERE media_fault IN ('redirect1', 'redirect3', 'ctype_html', 'ctype_octet')) e USING (record_id)
+               WHERE i.status = 'stored'), '>', 0, 'redirects up to 3 and wrong content types still give images (bytes are sniffed)');
+SELECT is((SELECT count(*)::int FROM europeana.images WHERE status = 'stored' AND byte_size = 2319 AND encode(sha256, 'hex') = '8656ce3f2e89250e82109dd660e6504a77ac2d0f7f2cb6113a336b211f528047'),
+          0, 'the thumbnail API''s placeholder icon is never stored');
+SELECT cmp_ok((SELECT count(*)::int FROM europeana.images WHERE status = 'stored'), '>',
+              (SELECT count(*)::int * 8 / 10 FROM europeana.images), 'most images are stored');
+CREATE TEMP TABLE before_refetch AS SELECT record_id, status, fetch_attempts, sha256 FROM europeana.images;
+CALL europeana.fetch_images(NULL, 16);
+SELECT is((SELECT count(*)::int FROM europeana.images i JOIN before_refetch b USING (record_id)
+           WHERE b.status = 'stored' AND (i.fetch_attempts <> b.fetch_attempts OR i.sha256 <> b.sha256)), 0,
+          'fetching again leaves stored images alone (idempotent)');
+SELECT is((SELECT count(*)::int FROM europeana.images i JOIN before_refetch b USING (record_id)
+           WHERE b.status = 'failed' AND i.fetch_attempts <> b.fetch_attempts + 1), 0,
+          'and retries each failed one once');
+
+-- cancel mid-way and resume: the same final set
+SET europeana.api_url = :'slow_url';
+SELECT clock_timestamp() AS t0 \gset
+SET statement_timeout = '700ms';
+\set ON_ERROR_STOP 0
+CALL europeana.harvest('building', 1000);
+\set ON_ERROR_STOP 1
+RESET statement_timeout;
+SELECT is(:'LAST_ERROR_SQLSTATE'::text, '57014', 'statement_timeout cancels the harvest');
+SELECT cmp_ok(extract(epoch FROM clock_timestamp() - :'t0'::timestamptz)::numeric, '<', 1.7::numeric,
+              'within one second of the timeout');
+SELECT is((SELECT status FROM europeana.harvest_runs WHERE concept_id = europeana.concept_id('building')), 'cancelled',
+          'the run is recorded as cancelled');
+SELECT cmp_ok((SELECT records_stored FROM europeana.harvest_runs WHERE concept_id = europeana.concept_id('building')), '<', 1000,
+              'it stopped before the end');
+CALL europeana.harvest('building', 1000);
+SELECT is((SELECT count(*)::int FROM europeana.harvest_runs WHERE concept_id = europeana.concept_id('building')), 1,
+          'the second call resumed the same run');
+SELECT bag_eq(
+  $$SELECT record_id FROM europeana.record_concepts rc JOIN europeana.concepts c USING (concept_id) WHERE c.name = 'building'$$,
+  $$SELECT record_id FROM expected WHERE concept = 'building' AND n <= 1000$$,
+  'cancel + resume gives exactly the records of an uninterrupted harvest');
+
+-- a rejected key: clear error, key not in it
+SET europeana.api_key = 'wrong-secret-key-99';
+\set ON_ERROR_STOP 0
+CALL europeana.harvest('map', 10);
+\set ON_ERROR_STOP 1
+SELECT ok(:'LAST_ERROR_MESSAGE'::text LIKE '%401%' AND :'LAST_ERROR_MESSAGE'::text NOT LIKE '%wrong-secret-key-99%',
+          'a rejected key fails with the API''s code and without the key in the message');
+RESET europeana.api_key;
+
+SELECT * FROM finish();
+DROP EXTENSION europeana CASCADE;
