@@ -388,6 +388,9 @@ cat >>"$RES" <<MD
   large $(awk -v a="$F_client_large_med" -v b="$F_server_large_med" 'BEGIN { printf "%.1f", a - b }') ms (statement overhead, table read, round trip).
 MD
 
+bench/harvest_fetch.sh "$OUT/harvest_section.md"
+cat "$OUT/harvest_section.md" >>"$RES"
+
 cp "$RES" bench/RESULTS.md
 cat "$RES"
 log "wrote bench/RESULTS.md (raw data in $OUT)"

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The main job on an embedded default: builds and installs the extension, starts a
-# throwaway cluster under build/demo, stores the sample photos and a few dozen real photos
-# (clothing, architectural heritage) as bytea with the libpqxx loader, and classifies them
-# in SQL. Stops the cluster at the end (set KEEP=1 to leave it running).
+# throwaway cluster under build/demo, harvests records of a few concepts from the Europeana
+# Search API (the real one when it is reachable, with the public demo key; otherwise the
+# offline fake Europeana server on loopback), downloads their images into bytea, classifies
+# them in SQL and prints a summary per concept; then stores the sample photos and a few
+# dozen real photos (clothing, architectural heritage) with the libpqxx loader and
+# classifies them too. Stops the cluster (and the fake) at the end; KEEP=1 leaves them.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -10,6 +13,8 @@ BUILD=${BUILD:-$ROOT/build}
 SHARED=${EUROPEANA_SHARED:-$ROOT/../shared}
 export EUROPEANA_MODEL_SOURCE=${EUROPEANA_MODEL_SOURCE:-$SHARED/models}
 PER_CLASS=${PER_CLASS:-3}
+PER_CONCEPT=${PER_CONCEPT:-40}
+CONCEPTS=${CONCEPTS:-"painting sculpture building photograph map"}
 
 for need in "$EUROPEANA_MODEL_SOURCE/samples" "$SHARED/data/clothing-small-trainval.tar" "$SHARED/data/ahe-trainval.tar"; do
   [ -e "$need" ] || { echo "demo: required external data is missing: $need" >&2; exit 1; }
@@ -25,11 +30,71 @@ DATA=$BUILD/data
 [ -d "$DATA/ahe/train_val" ] || { mkdir -p "$DATA"; tar xf "$SHARED/data/ahe-trainval.tar" -C "$DATA"; }
 
 CLUSTER=$BUILD/demo
-[ "${KEEP:-0}" = 1 ] || trap 'scripts/pg_cluster.sh stop "$CLUSTER" >/dev/null || true' EXIT
+FAKE_PID=""
+cleanup() {
+  scripts/pg_cluster.sh stop "$CLUSTER" >/dev/null || true
+  [ -z "$FAKE_PID" ] || kill "$FAKE_PID" 2>/dev/null || true
+}
+[ "${KEEP:-0}" = 1 ] || trap cleanup EXIT
 scripts/pg_cluster.sh start "$CLUSTER" --preload
 # shellcheck disable=SC1091
 source "$CLUSTER/env"
 psql -XAtq -c "CREATE EXTENSION europeana" -c "SELECT 'models: ' || string_agg(name, ', ') FROM europeana.available_models()"
+
+# The real Search API when it answers (public demo key), else the offline fake.
+SETTINGS=""
+if [ "${OFFLINE:-0}" != 1 ] && curl -s -m 8 -o /dev/null -w '%{http_code}' -H 'X-Api-Key: api2demo' \
+     'https://api.europeana.eu/record/v2/search.json?query=*&rows=1' 2>/dev/null | grep -q '^200$'; then
+  echo "demo: harvesting from the real Europeana API (demo key)"
+else
+  echo "demo: the Europeana API is unreachable; harvesting from the offline fake Europeana server"
+  "$BUILD/fake-europeana" --records "$SHARED/europeana-pilot/multilabel_dataset_open_permission.csv" \
+    --vocabulary "$SHARED/europeana-pilot/vocabulary.json" --images "$DATA/clothing/validation" \
+    --media-faults default --slow-ms 3000 >"$CLUSTER/fake.out" 2>"$CLUSTER/fake.err" &
+  FAKE_PID=$!
+  for _ in $(seq 1 100); do grep -q "listening on" "$CLUSTER/fake.out" 2>/dev/null && break; sleep 0.05; done
+  FAKE=http://127.0.0.1:$(grep -o "listening on 127.0.0.1:[0-9]*" "$CLUSTER/fake.out" | sed 's/.*://')
+  echo "demo: fake Europeana at $FAKE (its images are stand-in photos, so classifications do not follow the labels)"
+  # loopback is refused by default; the demo allows it explicitly for the fake
+  SETTINGS="SET europeana.api_url = '$FAKE/record/v2/search.json';
+SET europeana.thumbnail_url = '$FAKE/thumbnail/v2/url.json';
+SET europeana.fetch_allow_private = on;
+SET europeana.fetch_per_host = 16;
+SET europeana.http_timeout_ms = 5000;"
+fi
+HARVEST=""
+for c in $CONCEPTS; do HARVEST="$HARVEST
+CALL europeana.harvest('$c', $PER_CONCEPT);"; done
+psql -X -P pager=off -v ON_ERROR_STOP=1 <<SQL
+$SETTINGS
+SET client_min_messages = warning;
+\timing on
+$HARVEST
+CALL europeana.fetch_images(NULL, 16);
+\timing off
+\echo
+\echo Harvest runs (europeana.harvest_progress):
+SELECT concept, status, records_stored, total_results, pages, records_per_second FROM europeana.harvest_progress ORDER BY run_id;
+\echo
+\echo Images fetched into bytea, per outcome:
+SELECT status, coalesce(fetch_error, '') AS reason, count(*), pg_size_pretty(sum(byte_size)) AS bytes
+FROM europeana.images GROUP BY 1, 2 ORDER BY 3 DESC;
+\echo
+\echo Per harvested concept: images classified by the zero-shot model (default model)
+WITH c AS (
+  SELECT rc.concept_id, i.image_id, (europeana.classify_image(i.content)).concept AS predicted
+  FROM europeana.images AS i JOIN europeana.record_concepts AS rc USING (record_id)
+  WHERE i.status = 'stored'
+)
+SELECT k.name AS label, count(*) AS images,
+       count(*) FILTER (WHERE c.predicted = k.name) AS agree,
+       string_agg(DISTINCT coalesce(c.predicted, '(none)'), ', ') AS predicted
+FROM c JOIN europeana.concepts AS k USING (concept_id) GROUP BY k.name ORDER BY k.name;
+\echo
+\echo The dataset in the pilot's CSV format (first lines of COPY ... TO STDOUT WITH CSV HEADER):
+COPY (SELECT * FROM europeana.dataset ORDER BY "ID" LIMIT 3) TO STDOUT WITH CSV HEADER;
+SQL
+
 
 "$BUILD/europeana-load" "$EUROPEANA_MODEL_SOURCE/samples"
 "$BUILD/europeana-load" -n "$PER_CLASS" "$DATA/clothing/validation"
@@ -38,7 +103,7 @@ psql -XAtq -c "CREATE EXTENSION europeana" -c "SELECT 'models: ' || string_agg(n
 psql -X -P pager=off <<'SQL'
 \timing on
 \echo
-\echo Classifications (europeana.classify_image, default model), one row per stored image:
+\echo Classifications (europeana.classify_image, default model), one row per photo loaded with europeana-load:
 SELECT i.image_id AS id,
        i.name,
        i.byte_size AS bytes,
@@ -47,12 +112,13 @@ SELECT i.image_id AS id,
        c.label AS network_label,
        round(c.label_score::numeric, 3) AS label_score
 FROM europeana.images AS i, LATERAL europeana.classify_image(i.content) AS c
+WHERE i.record_id IS NULL
 ORDER BY i.image_id;
 \echo
 \echo Per source folder (class of the photo): the concepts the zero-shot model answered
 WITH r AS (
   SELECT split_part(i.name, '/', 1) AS folder, (europeana.classify_image(i.content)).concept
-  FROM europeana.images AS i WHERE i.name LIKE '%/%'
+  FROM europeana.images AS i WHERE i.record_id IS NULL AND i.name LIKE '%/%'
 )
 SELECT folder, count(*) AS images,
        string_agg(DISTINCT coalesce(concept, '(none)'), ', ') AS concepts_seen

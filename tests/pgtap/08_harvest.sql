@@ -12,7 +12,7 @@
 CREATE EXTENSION IF NOT EXISTS pgtap;
 DROP EXTENSION IF EXISTS europeana CASCADE;
 CREATE EXTENSION europeana;
-SELECT plan(34);
+SELECT plan(36);
 
 SET europeana.api_url = :'faulty_url';
 SET europeana.thumbnail_url = :'faulty_thumb';
@@ -134,6 +134,14 @@ SELECT bag_eq(
   $$SELECT record_id FROM europeana.record_concepts rc JOIN europeana.concepts c USING (concept_id) WHERE c.name = 'building'$$,
   $$SELECT record_id FROM expected WHERE concept = 'building' AND n <= 1000$$,
   'cancel + resume gives exactly the records of an uninterrupted harvest');
+
+-- every concept in one call, in parallel
+SET europeana.harvest_concurrency = 8;
+CALL europeana.harvest('all', 5);
+SELECT is((SELECT count(*)::int FROM europeana.harvest_runs WHERE max_records = 5 AND status = 'completed'), 20,
+          'harvest(''all'') harvests every concept of the vocabulary in one call');
+SELECT ok((SELECT bool_and(records_stored <= 5) FROM europeana.harvest_runs WHERE max_records = 5),
+          'each within its max_records');
 
 -- a rejected key: clear error, key not in it
 SET europeana.api_key = 'wrong-secret-key-99';
