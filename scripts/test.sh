@@ -46,6 +46,9 @@ if [ ! -d "$BUILD/data/clothing/validation" ]; then
 fi
 chmod -R a+rX "$BUILD/fixtures" "$BUILD/testmodels" "$BUILD/brokenmodels" "$BUILD/data"
 
+step "fake Europeana server: behaves like the documented API"
+BUILD="$BUILD" EUROPEANA_SHARED="$SHARED" tests/fake/smoke.sh "$BUILD/fake-europeana"
+
 step "fake Europeana servers"
 FAKES=$BUILD/fakes
 rm -rf "$FAKES"

@@ -100,6 +100,8 @@ CaptureHint(const char *hint) noexcept {
 void
 PgCallImpl(void (*fn)(void *), void *arg) {
 	MemoryContext caller_context = CurrentMemoryContext;
+	const uint32 interrupt_holdoff = InterruptHoldoffCount;
+	const uint32 cancel_holdoff = QueryCancelHoldoffCount;
 	ErrorData *volatile edata = nullptr;
 	PG_TRY();
 	{
@@ -107,6 +109,9 @@ PgCallImpl(void (*fn)(void *), void *arg) {
 	}
 	PG_CATCH();
 	{
+		/* fn may have held interrupts (HOLD_CANCEL_INTERRUPTS around a write) */
+		InterruptHoldoffCount = interrupt_holdoff;
+		QueryCancelHoldoffCount = cancel_holdoff;
 		MemoryContextSwitchTo(caller_context);
 		edata = CopyErrorData();
 		FlushErrorState();

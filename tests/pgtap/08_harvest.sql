@@ -84,8 +84,9 @@ SELECT ok((SELECT bool_and(item IS NOT NULL AND NOT item ? 'link') FROM european
 CALL europeana.fetch_images(NULL, 16);
 SELECT is((SELECT count(*)::int FROM europeana.records r LEFT JOIN europeana.images i USING (record_id) WHERE i.image_id IS NULL),
           0, 'every record has an images row');
-SELECT is((SELECT count(*)::int FROM europeana.images WHERE status = 'stored' AND (content IS NULL OR mime_type NOT LIKE 'image/%')),
-          0, 'every stored image has bytes and an image MIME type');
+SELECT is((SELECT count(*)::int FROM europeana.images WHERE status = 'stored'
+           AND (content IS NULL OR mime_type NOT LIKE 'image/%' OR width IS NULL OR height IS NULL OR sha256 IS NULL)),
+          0, 'every stored image has bytes, an image MIME type, dimensions and a checksum');
 SELECT is((SELECT count(*)::int FROM europeana.images WHERE status = 'failed' AND coalesce(fetch_error, '') = ''), 0,
           'every failure has a recorded reason');
 SELECT is((SELECT count(*)::int FROM europeana.images i JOIN (SELECT DISTINCT record_id, image_sha256 FROM expected WHERE image_expected) e USING (record_id)

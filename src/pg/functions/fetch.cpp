@@ -66,11 +66,13 @@ const char *const kCandidates =
     "ORDER BY r.record_id LIMIT $4";
 
 const char *const kStore =
-    "INSERT INTO europeana.images AS i (record_id, source_url, content, mime_type, status, http_status, fetch_error, "
-    "  fetch_attempts, fetched_at) "
-    "VALUES ($1, $2, $3, $4, CASE WHEN $3 IS NULL THEN 'failed' ELSE 'stored' END, $5, $6, 1, clock_timestamp()) "
+    "INSERT INTO europeana.images AS i (record_id, source_url, content, mime_type, width, height, status, http_status, "
+    "  fetch_error, fetch_attempts, fetched_at) "
+    "SELECT $1, $2, $3, $4, h.width, h.height, CASE WHEN $3 IS NULL THEN 'failed' ELSE 'stored' END, $5, $6, 1, "
+    "  clock_timestamp() FROM (SELECT NULL) AS x LEFT JOIN europeana.image_info($3) AS h ON true "
     "ON CONFLICT (record_id) DO UPDATE SET source_url = excluded.source_url, "
     "  content = coalesce(excluded.content, i.content), mime_type = coalesce(excluded.mime_type, i.mime_type), "
+    "  width = coalesce(excluded.width, i.width), height = coalesce(excluded.height, i.height), "
     "  status = CASE WHEN excluded.content IS NULL AND i.content IS NULL THEN 'failed' ELSE 'stored' END, "
     "  http_status = excluded.http_status, fetch_error = excluded.fetch_error, "
     "  fetch_attempts = i.fetch_attempts + 1, fetched_at = excluded.fetched_at";
@@ -160,6 +162,8 @@ EUROPEANA_PG_FUNCTION(europeana_fetch_images) {
 			    [&](europeana::core::FetchResult &&r) {
 				    const Candidate &c = cands[r.key];
 				    europeana::pg::PgCall([&] {
+					    /* cancels are acted on by the fetcher's poll, not inside a write */
+					    HOLD_CANCEL_INTERRUPTS();
 					    MemoryContext caller = MemoryContextSwitchTo(scratch);
 					    Oid st[6] = {TEXTOID, TEXTOID, BYTEAOID, TEXTOID, INT4OID, TEXTOID};
 					    Datum sv[6];
@@ -191,12 +195,17 @@ EUROPEANA_PG_FUNCTION(europeana_fetch_images) {
 						    SPI_commit();
 						    since_commit = 0;
 					    }
+					    RESUME_CANCEL_INTERRUPTS();
 				    });
 				    (r.ok ? stored : failed)++;
 				    done++;
 			    },
 			    [] { return europeana::pg::StopRequested(); });
-			europeana::pg::PgCall([] { SPI_commit(); });
+			europeana::pg::PgCall([] {
+				HOLD_CANCEL_INTERRUPTS();
+				SPI_commit();
+				RESUME_CANCEL_INTERRUPTS();
+			});
 		}
 		ereport(NOTICE, (errmsg("fetch_images: %lld done, %lld stored, %lld failed", static_cast<long long>(done),
 		                        static_cast<long long>(stored), static_cast<long long>(failed))));

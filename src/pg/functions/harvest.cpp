@@ -280,6 +280,9 @@ EUROPEANA_PG_FUNCTION(europeana_harvest) {
 				const size_t items = event.page.items.size();
 				const int64 total = event.page.total_results;
 				europeana::pg::PgCall([&] {
+					/* A cancel is acted on between pages (StopRequested above), never in the
+					 * middle of writing one, so the run can still be marked 'cancelled'. */
+					HOLD_CANCEL_INTERRUPTS();
 					MemoryContext caller = MemoryContextSwitchTo(scratch);
 					Oid t[6] = {JSONBOID, INT8OID, INT2OID, TEXTOID, INT4OID, INT8OID};
 					Datum v[6] = {DirectFunctionCall1(jsonb_in, CStringGetDatum(json.c_str())),
@@ -295,6 +298,7 @@ EUROPEANA_PG_FUNCTION(europeana_harvest) {
 					MemoryContextSwitchTo(caller);
 					MemoryContextReset(scratch);
 					SPI_commit();
+					RESUME_CANCEL_INTERRUPTS();
 					ereport(NOTICE, (errmsg("harvest %s: page %d, %d records stored of %lld results", run.name,
 					                        run.pages, stored, static_cast<long long>(total))));
 				});
@@ -303,9 +307,11 @@ EUROPEANA_PG_FUNCTION(europeana_harvest) {
 				run.done = true;
 				const bool failed = event.kind == europeana::core::HarvestEvent::Kind::Failed;
 				europeana::pg::PgCall([&] {
+					HOLD_CANCEL_INTERRUPTS();
 					MarkRun(run.run_id, failed ? "failed" : "completed",
 					        failed ? nullptr : event.cursor_after.c_str(), failed ? event.error.c_str() : nullptr);
 					SPI_commit();
+					RESUME_CANCEL_INTERRUPTS();
 					if (failed) {
 						ereport(WARNING, (errmsg("harvest %s failed: %s", run.name, event.error.c_str())));
 					} else {
