@@ -91,7 +91,7 @@ SELECT k.name AS label, count(*) AS images,
        string_agg(DISTINCT coalesce(c.predicted, '(none)'), ', ') AS predicted
 FROM c JOIN europeana.concepts AS k USING (concept_id) GROUP BY k.name ORDER BY k.name;
 \echo
-\echo The dataset in the pilot's CSV format (first lines of COPY ... TO STDOUT WITH CSV HEADER):
+\echo The dataset in the pilot CSV format (first lines of COPY ... TO STDOUT WITH CSV HEADER):
 COPY (SELECT * FROM europeana.dataset ORDER BY "ID" LIMIT 3) TO STDOUT WITH CSV HEADER;
 SQL
 
