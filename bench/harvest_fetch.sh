@@ -54,19 +54,26 @@ read -r O_RECORDS O_SECONDS < <(tail -1 "$OUT/ours_harvest.txt" | tr '|' ' ')
 # --- fetch: the same URLs, sequential baseline then ours
 psql -XAtq -c "SELECT is_shown_by FROM europeana.records WHERE is_shown_by IS NOT NULL ORDER BY record_id LIMIT $N_IMAGES" >"$OUT/urls.txt"
 read -r BF_OK BF_SECONDS < <($PY bench/pilot_harvest_baseline.py fetch "$OUT/urls.txt" "$OUT/pilot_images")
-psql -XAtq >"$OUT/ours_fetch.txt" <<SQL
+# ours at the default concurrency (16) and at 32, each from an empty images table
+fetch_ours() {
+  psql -XAtq >"$OUT/ours_fetch_$1.txt" <<SQL
 $SETTINGS
-SET europeana.fetch_per_host = 16;
+SET europeana.fetch_per_host = $1;
+DELETE FROM europeana.images;
 SELECT extract(epoch FROM clock_timestamp()) AS t0 \gset
-CALL europeana.fetch_images($N_IMAGES, 16);
+CALL europeana.fetch_images($N_IMAGES, $1);
 SELECT count(*) FILTER (WHERE status = 'stored'), round((extract(epoch FROM clock_timestamp()) - :t0)::numeric, 3) FROM europeana.images;
 SQL
-read -r OF_OK OF_SECONDS < <(tail -1 "$OUT/ours_fetch.txt" | tr '|' ' ')
+  tail -1 "$OUT/ours_fetch_$1.txt" | tr '|' ' '
+}
+read -r OF_OK OF_SECONDS < <(fetch_ours 16)
+read -r OF32_OK OF32_SECONDS < <(fetch_ours 32)
 
 rate() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.1f", n / s }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 HB=$(rate "$B_RECORDS" "$B_SECONDS"); HO=$(rate "$O_RECORDS" "$O_SECONDS"); HR=$(ratio "$HO" "$HB")
 FB=$(rate "$BF_OK" "$BF_SECONDS"); FO=$(rate "$OF_OK" "$OF_SECONDS"); FR=$(ratio "$FO" "$FB")
+FO32=$(rate "$OF32_OK" "$OF32_SECONDS"); FR32=$(ratio "$FO32" "$FB")
 verdict() { awk -v r="$1" -v t="$2" 'BEGIN { print (r >= t) ? "PASS" : "MISSED" }'; }
 
 SECTION=$OUT/section.md
@@ -80,8 +87,14 @@ The fake answers every search page after 100 ms and every image after 200 ms; no
 | job | pilot-style baseline | ours | ratio | target |
 |---|---:|---:|---:|---|
 | harvest all 20 concepts, ≤ $PER_CONCEPT records each | $B_RECORDS records in ${B_SECONDS} s = **$HB records/s** (sequential requests, parse, CSV) | $O_RECORDS labels in ${O_SECONDS} s = **$HO records/s** (\`CALL europeana.harvest('all', $PER_CONCEPT)\`, 8 concepts in parallel, pages pipelined, one commit per page) | **${HR}x** | ≥ 3x: $(verdict "$HR" 3) |
-| fetch $N_IMAGES images | $BF_OK images in ${BF_SECONDS} s = **$FB images/s** (urllib, one after the other) | $OF_OK images in ${OF_SECONDS} s = **$FO images/s** (\`CALL europeana.fetch_images($N_IMAGES, 16)\`, curl multi, 16 in flight, into bytea) | **${FR}x** | ≥ 10x: $(verdict "$FR" 10) |
+| fetch $N_IMAGES images, default concurrency | $BF_OK images in ${BF_SECONDS} s = **$FB images/s** (urllib, one after the other) | $OF_OK images in ${OF_SECONDS} s = **$FO images/s** (\`CALL europeana.fetch_images($N_IMAGES, 16)\`, curl multi, 16 in flight, into bytea) | **${FR}x** | ≥ 10x: $(verdict "$FR" 10) |
+| fetch $N_IMAGES images, 32 in flight | (same baseline) | $OF32_OK images in ${OF32_SECONDS} s = **$FO32 images/s** (\`CALL europeana.fetch_images($N_IMAGES, 32)\`) | **${FR32}x** | ≥ 10x: $(verdict "$FR32" 10) |
 
+At 16 in flight the ideal is 80 images/s (16 / 0.2 s) and we reach about half. Measured: the backend's
+main thread spends about 3 ms per image writing it (bytea insert, sha256 and header trigger, commit every
+16; 120 images in 0.35 s with no host latency), which explains only about 50 ms of the extra ~200 ms per
+wave of 16. The rest is not yet explained; the suspect is that finished slots are refilled only after the
+next poll of the transfer loop. With 32 in flight the target is met.
 Both sides talk to the same fake server in the same run; the baseline writes a CSV and files, ours writes
 rows (records + labels + run bookkeeping, committed per page; images as bytea, committed every 16).
 MD
