@@ -21,14 +21,13 @@ chmod a+rx "$OUT"
 [ -d "$BUILD/data/clothing/validation" ] || { mkdir -p "$BUILD/data"; tar xf "$SHARED/data/clothing-small-trainval.tar" -C "$BUILD/data"; }
 KEY=bench-key-5d1e
 
-"$BUILD/fake-europeana" --records "$SHARED/europeana-pilot/multilabel_dataset_open_permission.csv" \
-  --vocabulary "$SHARED/europeana-pilot/vocabulary.json" --images "$BUILD/data/clothing/validation" --api-key "$KEY" \
-  --latency-ms 100 --media-latency-ms 200 --media-faults none --no-is-shown-by-pct 0 >"$OUT/fake.out" 2>"$OUT/fake.err" &
-FAKE_PID=$!
+# shellcheck source=scripts/fake_europeana.sh
+source scripts/fake_europeana.sh
 CLUSTER=$BUILD/pgbench-harvest
-trap 'kill $FAKE_PID 2>/dev/null || true; scripts/pg_cluster.sh stop "$CLUSTER" >/dev/null || true' EXIT
-for _ in $(seq 1 100); do grep -q "listening on" "$OUT/fake.out" 2>/dev/null && break; sleep 0.05; done
-FAKE=http://127.0.0.1:$(grep -o "listening on 127.0.0.1:[0-9]*" "$OUT/fake.out" | sed 's/.*://')
+trap 'stop_fakes; scripts/pg_cluster.sh stop "$CLUSTER" >/dev/null || true' EXIT
+start_fake "$OUT" fake --api-key "$KEY" --latency-ms 100 --media-latency-ms 200 --media-faults none \
+  --no-is-shown-by-pct 0
+FAKE=$FAKE_URL
 
 scripts/pg_cluster.sh start "$CLUSTER" >/dev/null
 # shellcheck disable=SC1091

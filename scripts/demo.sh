@@ -30,10 +30,11 @@ DATA=$BUILD/data
 [ -d "$DATA/ahe/train_val" ] || { mkdir -p "$DATA"; tar xf "$SHARED/data/ahe-trainval.tar" -C "$DATA"; }
 
 CLUSTER=$BUILD/demo
-FAKE_PID=""
+# shellcheck source=scripts/fake_europeana.sh
+source scripts/fake_europeana.sh
 cleanup() {
   scripts/pg_cluster.sh stop "$CLUSTER" >/dev/null || true
-  [ -z "$FAKE_PID" ] || kill "$FAKE_PID" 2>/dev/null || true
+  stop_fakes
 }
 [ "${KEEP:-0}" = 1 ] || trap cleanup EXIT
 scripts/pg_cluster.sh start "$CLUSTER" --preload
@@ -48,12 +49,8 @@ if [ "${OFFLINE:-0}" != 1 ] && curl -s -m 8 -o /dev/null -w '%{http_code}' -H 'X
   echo "demo: harvesting from the real Europeana API (demo key)"
 else
   echo "demo: the Europeana API is unreachable; harvesting from the offline fake Europeana server"
-  "$BUILD/fake-europeana" --records "$SHARED/europeana-pilot/multilabel_dataset_open_permission.csv" \
-    --vocabulary "$SHARED/europeana-pilot/vocabulary.json" --images "$DATA/clothing/validation" \
-    --media-faults default --slow-ms 3000 >"$CLUSTER/fake.out" 2>"$CLUSTER/fake.err" &
-  FAKE_PID=$!
-  for _ in $(seq 1 100); do grep -q "listening on" "$CLUSTER/fake.out" 2>/dev/null && break; sleep 0.05; done
-  FAKE=http://127.0.0.1:$(grep -o "listening on 127.0.0.1:[0-9]*" "$CLUSTER/fake.out" | sed 's/.*://')
+  start_fake "$CLUSTER" fake --media-faults default --slow-ms 3000
+  FAKE=$FAKE_URL
   echo "demo: fake Europeana at $FAKE (its images are stand-in photos, so classifications do not follow the labels)"
   # loopback is refused by default; the demo allows it explicitly for the fake
   SETTINGS="SET europeana.api_url = '$FAKE/record/v2/search.json';

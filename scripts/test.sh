@@ -55,29 +55,13 @@ rm -rf "$FAKES"
 mkdir -p "$FAKES"
 chmod a+rx "$FAKES"
 API_KEY=fake-secret-key-7f3a9c
-FAKE_PIDS=()
-stop_fakes() {
-  for pid in "${FAKE_PIDS[@]:-}"; do [ -n "$pid" ] && kill "$pid" 2>/dev/null || true; done
-}
-# start_fake NAME ARGS...: a fake on a free loopback port; its port goes to $FAKES/NAME.port
-start_fake() {
-  local name=$1
-  shift
-  "$BUILD/fake-europeana" --records "$SHARED/europeana-pilot/multilabel_dataset_open_permission.csv" \
-    --vocabulary "$SHARED/europeana-pilot/vocabulary.json" --images "$BUILD/data/clothing/validation" \
-    --api-key "$API_KEY" --access-log "$FAKES/$name.access.log" "$@" >"$FAKES/$name.out" 2>"$FAKES/$name.err" &
-  FAKE_PIDS+=($!)
-  for _ in $(seq 1 100); do
-    grep -q "listening on" "$FAKES/$name.out" 2>/dev/null && break
-    sleep 0.05
-  done
-  grep -o "listening on 127.0.0.1:[0-9]*" "$FAKES/$name.out" | sed 's/.*://' >"$FAKES/$name.port"
-  [ -s "$FAKES/$name.port" ] || { echo "test: fake $name did not start:" >&2; cat "$FAKES/$name.err" >&2; exit 1; }
-  echo "fake $name on port $(cat "$FAKES/$name.port")"
-}
-start_fake faulty --faults '{"search": {"every": 3, "kinds": ["503", "429", "html502", "reset"]}}' \
-  --media-faults default --slow-ms 6000
-start_fake slow --latency-ms 150 --media-faults none
+# shellcheck source=scripts/fake_europeana.sh
+source scripts/fake_europeana.sh
+start_fake "$FAKES" faulty --api-key "$API_KEY" --media-faults default --slow-ms 6000 \
+  --faults '{"search": {"every": 3, "kinds": ["503", "429", "html502", "reset"]}}'
+FAULTY=$FAKE_URL
+start_fake "$FAKES" slow --api-key "$API_KEY" --latency-ms 150 --media-faults none
+SLOW=$FAKE_URL
 for c in painting:http://data.europeana.eu/concept/base/47 ceramics:http://data.europeana.eu/concept/base/31 \
          sculpture:http://data.europeana.eu/concept/base/51 building:http://data.europeana.eu/concept/base/29; do
   "$BUILD/fake-europeana" --records "$SHARED/europeana-pilot/multilabel_dataset_open_permission.csv" \
@@ -85,8 +69,6 @@ for c in painting:http://data.europeana.eu/concept/base/47 ceramics:http://data.
     --media-faults default --dump-expectations --concept "${c#*:}" --reusability open >"$FAKES/${c%%:*}.json" 2>/dev/null
 done
 chmod a+r "$FAKES"/*
-FAULTY=http://127.0.0.1:$(cat "$FAKES/faulty.port")
-SLOW=http://127.0.0.1:$(cat "$FAKES/slow.port")
 
 step "SQL tests (pgTAP) on a throwaway cluster"
 CLUSTER=$BUILD/pgtest
