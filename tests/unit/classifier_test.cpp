@@ -113,5 +113,67 @@ TEST_F(ModelDir, DamagedWeightsAreRefused) {
 	EXPECT_EQ(ClassifyImage(View(image), "mobilenet_v2_imagenet_float", settings_).top_label, "macaw");
 }
 
+TEST_F(ModelDir, BatchAgreesWithSingleImagesAndIsolatesPoison) {
+	const char *files[] = {"parrot.jpg", "cat.bmp", "hot_dog.jpg", "grace_hopper.bmp", "sunflower.bmp", "owl.jpg"};
+	std::vector<std::vector<uint8_t>> bytes;
+	for (const char *f : files) {
+		bytes.push_back(ReadFile(ModelSource() + "/samples/" + f));
+	}
+	std::vector<uint8_t> truncated(bytes[0].begin(), bytes[0].begin() + bytes[0].size() / 2);
+	const std::string html = "<!DOCTYPE html><html><body>gone</body></html>";
+	std::vector<BatchItem> items;
+	for (size_t i = 0; i < bytes.size(); i++) {
+		items.push_back({static_cast<int64_t>(100 + i), View(bytes[i])});
+	}
+	items.insert(items.begin() + 2, BatchItem {7, View(truncated)});
+	items.push_back({8, ByteView {reinterpret_cast<const uint8_t *>(html.data()), html.size()}});
+	items.push_back({9, ByteView {}});
+
+	for (int threads : {1, 3}) {
+		const std::vector<BatchOutcome> out =
+		    ClassifyBatch(items, "mobilenet_v2_imagenet_float", settings_, threads, [] { return false; });
+		ASSERT_EQ(out.size(), items.size());
+		for (size_t i = 0; i < items.size(); i++) {
+			EXPECT_EQ(out[i].key, items[i].key) << "outcomes keep the input order";
+		}
+		size_t good = 0;
+		for (size_t i = 0; i < items.size(); i++) {
+			if (items[i].key >= 100) {
+				ASSERT_TRUE(out[i].ok) << out[i].error;
+				const Classification single = ClassifyImage(items[i].image, "mobilenet_v2_imagenet_float", settings_);
+				EXPECT_EQ(out[i].result.top_label, single.top_label) << files[items[i].key - 100];
+				EXPECT_NEAR(out[i].result.top_label_score, single.top_label_score, 1e-3);
+				ASSERT_FALSE(out[i].result.ranked.empty());
+				EXPECT_EQ(out[i].result.ranked[0].concept, single.ranked[0].concept);
+				good++;
+			} else {
+				EXPECT_FALSE(out[i].ok) << "key " << items[i].key;
+				EXPECT_EQ(out[i].error_kind, ErrorKind::InvalidData) << out[i].error;
+				EXPECT_FALSE(out[i].error.empty());
+			}
+		}
+		EXPECT_EQ(good, bytes.size());
+	}
+}
+
+TEST_F(ModelDir, BatchOfOnlyBadImagesRunsNoForward) {
+	const std::string html = "<html>";
+	const std::vector<BatchItem> items = {{1, ByteView {reinterpret_cast<const uint8_t *>(html.data()), html.size()}}};
+	const auto out = ClassifyBatch(items, "mobilenet_v2_imagenet_quantized", settings_, 2, [] { return false; });
+	ASSERT_EQ(out.size(), 1u);
+	EXPECT_FALSE(out[0].ok);
+}
+
+TEST_F(ModelDir, BatchStopsWhenAsked) {
+	const auto bytes = ReadFile(ModelSource() + "/samples/parrot.jpg");
+	const std::vector<BatchItem> items(8, BatchItem {1, View(bytes)});
+	try {
+		ClassifyBatch(items, "mobilenet_v2_imagenet_float", settings_, 1, [] { return true; });
+		FAIL() << "a stop request was ignored";
+	} catch (const Error &e) {
+		EXPECT_EQ(e.Kind(), ErrorKind::Cancelled);
+	}
+}
+
 } // namespace
 } // namespace europeana::core

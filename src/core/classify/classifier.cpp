@@ -18,7 +18,9 @@
 #include <torch/script.h>
 
 #include <algorithm>
+#include <atomic>
 #include <map>
+#include <thread>
 #include <memory>
 #include <sys/stat.h>
 
@@ -209,33 +211,19 @@ VerifyModel(const std::string &model_dir, const std::string &model_name) {
 	return spec;
 }
 
+namespace {
+
+/* Score turns one image's output probabilities into the ranked answer. */
 Classification
-ClassifyImage(ByteView image, const std::string &model_name, const ClassifierSettings &settings) {
-	SignalBlockScope no_signals;
-	ConfigureRuntime(settings);
-	std::shared_ptr<LoadedModel> m = GetModel(settings, model_name);
-	const ModelSpec &spec = m->spec;
-
-	DecodeOptions options;
-	options.max_pixels = settings.max_image_pixels;
-	options.min_shorter_side = MinDecodeSide(spec.input);
-	DecodedImage decoded = DecodeImage(image, options);
-
-	at::Tensor input = torch::empty({1, 3, spec.input.crop_height, spec.input.crop_width}, at::kFloat);
-	PreprocessInto(decoded.bgr, spec.input, input.data_ptr<float>());
-	decoded.bgr.release();
-
-	std::vector<float> probs;
-	ForwardInto(*m, input, &probs);
-
+Score(const ModelSpec &spec, const float *probs, size_t n, const DecodedImage &decoded) {
 	Classification result;
 	result.model_name = spec.name;
 	result.model_version = spec.version;
 	result.decode_reduction = decoded.reduction;
 	result.width = decoded.header.width;
 	result.height = decoded.header.height;
-	const auto top = std::max_element(probs.begin(), probs.end());
-	result.top_label_index = static_cast<int>(top - probs.begin());
+	const float *top = std::max_element(probs, probs + n);
+	result.top_label_index = static_cast<int>(top - probs);
 	result.top_label = spec.labels[result.top_label_index];
 	result.top_label_score = *top;
 
@@ -244,7 +232,7 @@ ClassifyImage(ByteView image, const std::string &model_name, const ClassifierSet
 	for (size_t c = 0; c < concepts.size(); c++) {
 		concepts[c].concept = spec.concepts[c];
 	}
-	for (size_t i = 0; i < probs.size(); i++) {
+	for (size_t i = 0; i < n; i++) {
 		const int c = spec.label_concept[i];
 		RankedConcept &target = c >= 0 ? concepts[c] : none;
 		target.score += probs[i];
@@ -262,9 +250,124 @@ ClassifyImage(ByteView image, const std::string &model_name, const ClassifierSet
 		}
 	}
 	std::stable_sort(concepts.begin(), concepts.end(),
-	                 [](const RankedConcept &a, const RankedConcept &b) { return a.score > b.score; });
+	                 [](const RankedConcept &x, const RankedConcept &y) { return x.score > y.score; });
 	result.ranked = std::move(concepts);
 	return result;
+}
+
+DecodeOptions
+DecodeOptionsFor(const ModelSpec &spec, const ClassifierSettings &settings) {
+	DecodeOptions options;
+	options.max_pixels = settings.max_image_pixels;
+	options.min_shorter_side = MinDecodeSide(spec.input);
+	return options;
+}
+
+} // namespace
+
+Classification
+ClassifyImage(ByteView image, const std::string &model_name, const ClassifierSettings &settings) {
+	SignalBlockScope no_signals;
+	ConfigureRuntime(settings);
+	std::shared_ptr<LoadedModel> m = GetModel(settings, model_name);
+	const ModelSpec &spec = m->spec;
+
+	DecodedImage decoded = DecodeImage(image, DecodeOptionsFor(spec, settings));
+	at::Tensor input = torch::empty({1, 3, spec.input.crop_height, spec.input.crop_width}, at::kFloat);
+	PreprocessInto(decoded.bgr, spec.input, input.data_ptr<float>());
+	decoded.bgr.release();
+
+	std::vector<float> probs;
+	ForwardInto(*m, input, &probs);
+	return Score(spec, probs.data(), probs.size(), decoded);
+}
+
+std::vector<BatchOutcome>
+ClassifyBatch(const std::vector<BatchItem> &items, const std::string &model_name, const ClassifierSettings &settings,
+              int decode_threads, const ShouldStop &should_stop) {
+	SignalBlockScope no_signals;
+	ConfigureRuntime(settings);
+	std::shared_ptr<LoadedModel> m = GetModel(settings, model_name);
+	const ModelSpec &spec = m->spec;
+	const DecodeOptions options = DecodeOptionsFor(spec, settings);
+	const size_t n = items.size();
+	const int64_t plane = static_cast<int64_t>(3) * spec.input.crop_height * spec.input.crop_width;
+
+	std::vector<BatchOutcome> out(n);
+	std::vector<DecodedImage> decoded(n);
+	at::Tensor input = torch::empty({static_cast<int64_t>(n), 3, spec.input.crop_height, spec.input.crop_width},
+	                                at::kFloat);
+	float *base = input.data_ptr<float>();
+
+	/* Decode and preprocess in parallel: each thread takes the next item and writes its
+	 * own slice of the batch tensor.  A bad image is an outcome, never a failed batch. */
+	const auto process = [&](size_t i) {
+		BatchOutcome &o = out[i];
+		o.key = items[i].key;
+		try {
+			decoded[i] = DecodeImage(items[i].image, options);
+			PreprocessInto(decoded[i].bgr, spec.input, base + plane * static_cast<int64_t>(i));
+			decoded[i].bgr.release();
+			o.ok = true;
+		} catch (const Error &e) {
+			o.error_kind = e.Kind();
+			o.error = e.what();
+			o.hint = e.Hint();
+		} catch (const std::bad_alloc &) {
+			o.error_kind = ErrorKind::ResourceLimit;
+			o.error = "out of memory while decoding the image";
+		} catch (const std::exception &e) {
+			o.error_kind = ErrorKind::Internal;
+			o.error = e.what();
+		}
+	};
+	std::atomic<size_t> next {0};
+	std::atomic<bool> stopped {false};
+	const auto worker = [&] {
+		for (size_t i = next.fetch_add(1); i < n && !stopped.load(); i = next.fetch_add(1)) {
+			process(i);
+		}
+	};
+	const size_t threads = std::clamp<size_t>(static_cast<size_t>(std::max(decode_threads, 1)), 1, std::max<size_t>(n, 1));
+	std::vector<std::thread> pool;
+	for (size_t t = 1; t < threads; t++) {
+		pool.emplace_back(worker);
+	}
+	/* The calling thread decodes too, and is the only one that polls should_stop (it may
+	 * read the caller's interrupt flags, which only the main thread should). */
+	for (size_t i = next.fetch_add(1); i < n; i = next.fetch_add(1)) {
+		if (should_stop && should_stop()) {
+			stopped.store(true);
+			break;
+		}
+		process(i);
+	}
+	for (std::thread &t : pool) {
+		t.join();
+	}
+	if (stopped.load()) {
+		throw Error(ErrorKind::Cancelled, "classification cancelled");
+	}
+
+	/* One forward over the images that decoded; failed slots are left out. */
+	std::vector<int64_t> good;
+	for (size_t i = 0; i < n; i++) {
+		if (out[i].ok) {
+			good.push_back(static_cast<int64_t>(i));
+		}
+	}
+	if (good.empty()) {
+		return out;
+	}
+	at::Tensor batch = good.size() == n ? input : input.index_select(0, torch::tensor(good, at::kLong));
+	std::vector<float> probs;
+	ForwardInto(*m, batch, &probs);
+	const size_t labels = spec.labels.size();
+	for (size_t g = 0; g < good.size(); g++) {
+		const size_t i = static_cast<size_t>(good[g]);
+		out[i].result = Score(spec, probs.data() + g * labels, labels, decoded[i]);
+	}
+	return out;
 }
 
 int

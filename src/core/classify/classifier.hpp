@@ -12,6 +12,8 @@
 
 #include "core/classify/model_spec.hpp"
 #include "core/common/bytes.hpp"
+#include "core/common/error.hpp"
+#include "core/common/interrupt.hpp"
 #include "core/common/no_postgres.hpp"
 
 #include <cstdint>
@@ -48,6 +50,30 @@ struct Classification {
 
 /* ClassifyImage decodes, preprocesses and runs one image through `model_name`. */
 Classification ClassifyImage(ByteView image, const std::string &model_name, const ClassifierSettings &settings);
+
+struct BatchItem {
+	int64_t key = 0;
+	ByteView image; /* must stay valid for the whole call */
+};
+
+struct BatchOutcome {
+	int64_t key = 0;
+	bool ok = false;
+	Classification result;                    /* when ok */
+	ErrorKind error_kind = ErrorKind::Internal; /* when !ok: why this image was refused */
+	std::string error;
+	std::string hint;
+};
+
+/* ClassifyBatch decodes and preprocesses `items` on `decode_threads` threads (the calling
+ * thread included; threads never call PostgreSQL), runs one forward pass over the images
+ * that decoded, and returns one outcome per item in input order: a bad image is an
+ * outcome with its error, never a failed batch.  `should_stop` is polled by the calling
+ * thread between its items; when it says stop, throws Error(Cancelled).  A forward-pass
+ * failure (e.g. out of memory) throws for the whole batch so the caller can split it. */
+std::vector<BatchOutcome> ClassifyBatch(const std::vector<BatchItem> &items, const std::string &model_name,
+                                        const ClassifierSettings &settings, int decode_threads,
+                                        const ShouldStop &should_stop);
 
 /* VerifyModel checks that the weights exist and match the metadata's sha256 without
  * loading them into LibTorch; returns the spec. */
