@@ -232,6 +232,50 @@ CREATE TABLE @extschema@.enrichments (
     UNIQUE (image_id, model_id, rank)
 );
 CREATE INDEX ON @extschema@.enrichments (concept_id) WHERE rank = 1;
+
+-- Ingest: a stored or replaced image is queued for enrichment. Plain SQL, so the inserting
+-- transaction never loads the inference library; the queue row commits with the image.
+CREATE FUNCTION @extschema@._images_enqueue()
+RETURNS trigger
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    INSERT INTO @extschema@.enrichment_queue AS q (image_id)
+    VALUES (NEW.image_id)
+    ON CONFLICT (image_id) DO UPDATE
+        SET enqueued_at = now(), attempts = 0, next_attempt_at = now(), last_error = NULL, last_sqlstate = NULL,
+            dead_at = NULL;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._images_enqueue() IS
+  'Trigger: queues a newly stored or replaced image for enrichment (once; a replaced image is queued afresh).';
+CREATE TRIGGER images_enqueue
+    AFTER INSERT OR UPDATE OF content ON @extschema@.images
+    FOR EACH ROW WHEN (NEW.content IS NOT NULL)
+    EXECUTE FUNCTION @extschema@._images_enqueue();
+
+CREATE VIEW @extschema@.queue_status AS
+SELECT count(*) FILTER (WHERE dead_at IS NULL AND attempts = 0) AS pending,
+       count(*) FILTER (WHERE dead_at IS NULL AND attempts > 0) AS in_retry,
+       count(*) FILTER (WHERE dead_at IS NOT NULL) AS dead,
+       now() - min(enqueued_at) FILTER (WHERE dead_at IS NULL) AS oldest_age
+FROM @extschema@.enrichment_queue;
+COMMENT ON VIEW @extschema@.queue_status IS
+  'Enrichment queue depth: pending, waiting for a retry, dead-lettered, and the age of the oldest live item.';
+
+CREATE PROCEDURE @extschema@.enrich(max_images integer DEFAULT NULL, batch_size integer DEFAULT 16,
+                                    model text DEFAULT NULL)
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'europeana_enrich';
+COMMENT ON PROCEDURE @extschema@.enrich(integer, integer, text) IS
+  'Enriches queued images in the calling backend, batch by batch: claims with FOR UPDATE SKIP LOCKED, classifies '
+  'the batch (parallel decode, one forward), writes the top-3 concepts with provenance and deletes the queue rows in '
+  'the same transaction; a bad image is recorded (attempts, last error, next attempt with backoff) and dead-lettered '
+  'after 5 attempts without failing its batch. The same path the background workers run.';
+REVOKE ALL ON PROCEDURE @extschema@.enrich(integer, integer, text) FROM PUBLIC;
+
 COMMENT ON TABLE @extschema@.enrichments IS
   'Classification results with provenance: image, model (name and version through model_id), rank, concept '
   '(NULL: none of the vocabulary), score, the network''s evidence label, and time. A new model adds rows; it never '

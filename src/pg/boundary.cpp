@@ -76,6 +76,11 @@ DefaultHint(int sqlstate) noexcept {
 
 } // namespace
 
+int
+SqlstateOf(ErrorKind kind) noexcept {
+	return SqlstateFor(kind);
+}
+
 void
 CaptureError(ErrorKind kind, const char *message, const char *hint) noexcept {
 	captured.sqlstate = SqlstateFor(kind);

@@ -69,6 +69,9 @@ PgCall(Fn &&fn) {
 	PgCallImpl([](void *f) { (*static_cast<Fn *>(f))(); }, static_cast<void *>(&fn));
 }
 
+/* The SQLSTATE (as from ERRCODE_*) that a core error kind is raised with. */
+int SqlstateOf(ErrorKind kind) noexcept;
+
 /* Raises the error captured by CaptureError/CaptureUnknown; never returns. */
 [[noreturn]] void RaiseCaptured();
 void CaptureError(ErrorKind kind, const char *message, const char *hint) noexcept;

@@ -8,13 +8,13 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION europeana;
-SELECT plan(108);
+SELECT plan(110);
 
 -- tables and view
 SELECT has_schema('europeana');
 SELECT tables_are('europeana', ARRAY['concepts', 'harvest_runs', 'records', 'record_concepts', 'images', 'models',
                                      'enrichment_queue', 'enrichments']);
-SELECT views_are('europeana', ARRAY['dataset', 'harvest_progress']);
+SELECT views_are('europeana', ARRAY['dataset', 'harvest_progress', 'queue_status']);
 SELECT columns_are('europeana', 'dataset', ARRAY['category', 'skos_concept', 'URI', 'ID', 'URL']);
 SELECT columns_are('europeana', 'concepts', ARRAY['concept_id', 'name', 'uri', 'europeana_base_uri', 'europeana_uri',
                    'getty_aat_uri', 'wikidata_uri', 'dbpedia_uri', 'builtin']);
@@ -28,12 +28,15 @@ SELECT fk_ok('europeana', 'enrichments', 'model_id', 'europeana', 'models', 'mod
 SELECT fk_ok('europeana', 'enrichments', 'concept_id', 'europeana', 'concepts', 'concept_id');
 SELECT fk_ok('europeana', 'record_concepts', 'record_id', 'europeana', 'records', 'record_id');
 SELECT has_trigger('europeana', 'images', 'images_before_write', 'images keep byte_size and sha256 in step');
+SELECT has_trigger('europeana', 'images', 'images_enqueue', 'stored images are queued for enrichment');
+SELECT function_privs_are('europeana', 'enrich', ARRAY['integer', 'integer', 'text'], 'public', ARRAY[]::text[],
+                          'enrich is not executable by PUBLIC');
 SELECT has_type('europeana', 'classification', 'composite type classification');
 
 -- functions: signatures, return types, volatility, strictness, parallel labels
-SELECT functions_are('europeana', ARRAY['_classify', '_images_before_write', 'available_models', 'classify_image',
-                     'classify_image_topk', 'concept_id', 'fetch_images', 'harvest', 'image_info', 'model_labels',
-                     'register_model', 'search', 'verify_model']);
+SELECT functions_are('europeana', ARRAY['_classify', '_images_before_write', '_images_enqueue', 'available_models',
+                     'classify_image', 'classify_image_topk', 'concept_id', 'enrich', 'fetch_images', 'harvest',
+                     'image_info', 'model_labels', 'register_model', 'search', 'verify_model']);
 SELECT has_function('europeana', 'classify_image', ARRAY['bytea', 'text']);
 SELECT function_returns('europeana', 'classify_image', ARRAY['bytea', 'text'], 'europeana.classification');
 SELECT has_function('europeana', 'classify_image_topk', ARRAY['bytea', 'integer', 'text']);
@@ -74,8 +77,9 @@ SELECT is_strict('europeana', 'concept_id', ARRAY['text']);
 SELECT results_eq(
   $$SELECT p.proname::text COLLATE "default", p.proparallel::text COLLATE "default" FROM pg_proc p
     WHERE p.pronamespace = 'europeana'::regnamespace ORDER BY 1$$,
-  $$VALUES ('_classify', 'r'), ('_images_before_write', 'u'), ('available_models', 'r'), ('classify_image', 'r'),
-           ('classify_image_topk', 'r'), ('concept_id', 's'), ('fetch_images', 'u'), ('harvest', 'u'),
+  $$VALUES ('_classify', 'r'), ('_images_before_write', 'u'), ('_images_enqueue', 'u'), ('available_models', 'r'),
+           ('classify_image', 'r'), ('classify_image_topk', 'r'), ('concept_id', 's'), ('enrich', 'u'),
+           ('fetch_images', 'u'), ('harvest', 'u'),
            ('image_info', 's'), ('model_labels', 'r'), ('register_model', 'u'), ('search', 'u'), ('verify_model', 'r')$$,
   'every function has its deliberate parallel label (inference is restricted: a parallel worker would reload the model)');
 SELECT results_eq(

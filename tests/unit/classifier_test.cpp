@@ -129,9 +129,9 @@ TEST_F(ModelDir, BatchAgreesWithSingleImagesAndIsolatesPoison) {
 	items.push_back({8, ByteView {reinterpret_cast<const uint8_t *>(html.data()), html.size()}});
 	items.push_back({9, ByteView {}});
 
-	for (int threads : {1, 3}) {
-		const std::vector<BatchOutcome> out =
-		    ClassifyBatch(items, "mobilenet_v2_imagenet_float", settings_, threads, [] { return false; });
+	for (const auto &[model, threads] : std::vector<std::pair<std::string, int>> {
+	         {"mobilenet_v2_imagenet_float", 1}, {"mobilenet_v2_imagenet_float", 3}, {"mobilenet_v2_imagenet_quantized", 2}}) {
+		const std::vector<BatchOutcome> out = ClassifyBatch(items, model, settings_, threads, [] { return false; });
 		ASSERT_EQ(out.size(), items.size());
 		for (size_t i = 0; i < items.size(); i++) {
 			EXPECT_EQ(out[i].key, items[i].key) << "outcomes keep the input order";
@@ -140,8 +140,8 @@ TEST_F(ModelDir, BatchAgreesWithSingleImagesAndIsolatesPoison) {
 		for (size_t i = 0; i < items.size(); i++) {
 			if (items[i].key >= 100) {
 				ASSERT_TRUE(out[i].ok) << out[i].error;
-				const Classification single = ClassifyImage(items[i].image, "mobilenet_v2_imagenet_float", settings_);
-				EXPECT_EQ(out[i].result.top_label, single.top_label) << files[items[i].key - 100];
+				const Classification single = ClassifyImage(items[i].image, model, settings_);
+				EXPECT_EQ(out[i].result.top_label, single.top_label) << model << " " << files[items[i].key - 100];
 				EXPECT_NEAR(out[i].result.top_label_score, single.top_label_score, 1e-3);
 				ASSERT_FALSE(out[i].result.ranked.empty());
 				EXPECT_EQ(out[i].result.ranked[0].concept, single.ranked[0].concept);

@@ -58,6 +58,9 @@ struct LoadedModel {
 	FileIdentity metadata_id;
 	FileIdentity weights_id;
 	torch::jit::Module module;
+	/* Some exported files hard-code a batch of one (the quantized mobile MobileNetV2 does);
+	 * for those a batch is run image by image. Probed at load. */
+	bool batchable = true;
 };
 
 using Cache = std::map<std::string, std::shared_ptr<LoadedModel>>;
@@ -111,12 +114,16 @@ ForwardInto(LoadedModel &m, const at::Tensor &input, std::vector<float> *probs) 
 	} catch (const c10::Error &e) {
 		throw Error(ErrorKind::Internal, "inference failed in model \"" + m.spec.name + "\": " + TorchMessage(e));
 	}
-	if (out.dim() != 2 || out.size(0) != input.size(0) ||
-	    out.size(1) != static_cast<int64_t>(m.spec.labels.size())) {
+	if (out.dim() != 2 || out.size(1) != static_cast<int64_t>(m.spec.labels.size())) {
 		throw Error(ErrorKind::Corrupt,
 		            "model \"" + m.spec.name + "\" produces " + std::to_string(out.dim() == 2 ? out.size(1) : -1) +
 		                " outputs but its metadata lists " + std::to_string(m.spec.labels.size()) + " labels",
 		            "The metadata does not describe this weights file.");
+	}
+	if (out.size(0) != input.size(0)) {
+		throw Error(ErrorKind::Internal,
+		            "model \"" + m.spec.name + "\" returned " + std::to_string(out.size(0)) + " rows for a batch of " +
+		                std::to_string(input.size(0)));
 	}
 	out = out.to(at::kFloat).contiguous();
 	switch (m.spec.output) {
@@ -170,6 +177,14 @@ LoadModel(const ClassifierSettings &settings, const std::string &name) {
 	std::vector<float> probs;
 	ForwardInto(*m, torch::zeros({1, 3, in.crop_height, in.crop_width}), &probs);
 	ForwardInto(*m, torch::zeros({1, 3, in.crop_height, in.crop_width}), &probs);
+	try {
+		ForwardInto(*m, torch::zeros({2, 3, in.crop_height, in.crop_width}), &probs);
+	} catch (const Error &e) {
+		if (e.Kind() == ErrorKind::Corrupt) {
+			throw;
+		}
+		m->batchable = false;
+	}
 	return m;
 }
 
@@ -361,7 +376,15 @@ ClassifyBatch(const std::vector<BatchItem> &items, const std::string &model_name
 	}
 	at::Tensor batch = good.size() == n ? input : input.index_select(0, torch::tensor(good, at::kLong));
 	std::vector<float> probs;
-	ForwardInto(*m, batch, &probs);
+	if (m->batchable) {
+		ForwardInto(*m, batch, &probs);
+	} else {
+		std::vector<float> row;
+		for (int64_t g = 0; g < batch.size(0); g++) {
+			ForwardInto(*m, batch.narrow(0, g, 1), &row);
+			probs.insert(probs.end(), row.begin(), row.end());
+		}
+	}
 	const size_t labels = spec.labels.size();
 	for (size_t g = 0; g < good.size(); g++) {
 		const size_t i = static_cast<size_t>(good[g]);

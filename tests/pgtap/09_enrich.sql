@@ -1,0 +1,76 @@
+-- The enrichment queue: images are queued on ingest, enrich() processes them in batches with
+-- results and queue deletion in one transaction, poison images are recorded and dead-lettered
+-- without failing their batch. Not in a transaction: enrich commits per batch.
+-- psql variables: samples, fixtures.
+\set QUIET 1
+\pset format unaligned
+\pset tuples_only true
+\pset pager off
+CREATE EXTENSION IF NOT EXISTS pgtap;
+DROP EXTENSION IF EXISTS europeana CASCADE;
+CREATE EXTENSION europeana;
+SET client_min_messages = warning;
+SELECT plan(18);
+
+INSERT INTO europeana.images (name, content)
+SELECT f, pg_read_binary_file(:'samples' || '/' || f) FROM pg_ls_dir(:'samples') AS f ORDER BY f;
+INSERT INTO europeana.images (name, content)
+SELECT f, pg_read_binary_file(:'fixtures' || '/' || f) FROM unnest(ARRAY['truncated.jpg', 'page.html']) AS f;
+INSERT INTO europeana.images (name, content) VALUES ('empty', ''), ('no content yet', NULL);
+
+SELECT is((SELECT count(*)::int FROM europeana.enrichment_queue), 9, 'every stored image was queued on insert (not the one without content)');
+SELECT results_eq($$SELECT pending::int, in_retry::int, dead::int FROM europeana.queue_status$$, $$VALUES (9, 0, 0)$$,
+                  'queue_status shows them pending');
+
+CALL europeana.enrich(NULL, 4);
+
+SELECT is((SELECT count(DISTINCT image_id)::int FROM europeana.enrichments), 6, 'the six photos were enriched');
+SELECT is((SELECT count(*)::int FROM europeana.enrichments), 18, 'with the top three concepts each, no duplicates');
+SELECT is((SELECT count(*)::int FROM europeana.enrichment_queue q JOIN europeana.enrichments e USING (image_id)), 0,
+          'an enriched image left the queue in the same transaction');
+SELECT results_eq(
+  $$SELECT i.name, coalesce(c.name, '(none)') FROM europeana.enrichments e JOIN europeana.images i USING (image_id)
+    LEFT JOIN europeana.concepts c USING (concept_id) WHERE e.rank = 1 ORDER BY i.name$$,
+  $$SELECT i.name, coalesce((europeana.classify_image(i.content)).concept, '(none)') FROM europeana.images i
+    WHERE i.name LIKE '%.%' AND i.name NOT IN ('truncated.jpg', 'page.html') ORDER BY i.name$$,
+  'rank 1 of each enrichment is what classify_image answers');
+SELECT results_eq(
+  $$SELECT DISTINCT m.name, m.version FROM europeana.enrichments e JOIN europeana.models m USING (model_id)$$,
+  $$VALUES ('mobilenet_v2_imagenet_float', '1.0.0')$$, 'results carry the model''s name and version');
+SELECT results_eq($$SELECT pending::int, in_retry::int, dead::int FROM europeana.queue_status$$, $$VALUES (0, 3, 0)$$,
+                  'the three bad images wait for a retry instead of failing their batches');
+SELECT is((SELECT string_agg(DISTINCT last_sqlstate, ',') FROM europeana.enrichment_queue), '22P03',
+          'each records the SQLSTATE of its error');
+SELECT ok((SELECT bool_and(next_attempt_at > now() AND attempts = 1 AND last_error IS NOT NULL) FROM europeana.enrichment_queue),
+          'with its error, one attempt and a later next attempt (backoff)');
+
+-- retries until dead-lettered
+DO $$ BEGIN FOR i IN 1..6 LOOP
+    UPDATE europeana.enrichment_queue SET next_attempt_at = now() - interval '1 second' WHERE dead_at IS NULL;
+    COMMIT;
+    CALL europeana.enrich(NULL, 4);
+END LOOP; END $$;
+SELECT results_eq($$SELECT pending::int, in_retry::int, dead::int FROM europeana.queue_status$$, $$VALUES (0, 0, 3)$$,
+                  'after five attempts the bad images are dead-lettered');
+SELECT is((SELECT max(attempts)::int FROM europeana.enrichment_queue), 5, 'and no more attempts are made');
+SELECT is((SELECT count(*)::int FROM europeana.enrichments), 18, 'retries of bad images wrote nothing');
+
+-- a replaced image is queued afresh; another model adds results without deleting the first
+UPDATE europeana.images SET content = content WHERE name = 'parrot.jpg';
+SELECT is((SELECT attempts::int FROM europeana.enrichment_queue q JOIN europeana.images i USING (image_id) WHERE i.name = 'parrot.jpg'),
+          0, 'replacing an image queues it again');
+UPDATE europeana.images SET content = content WHERE name LIKE '%.%' AND name NOT IN ('truncated.jpg', 'page.html');
+CALL europeana.enrich(NULL, 16, 'mobilenet_v2_imagenet_quantized');
+SELECT is((SELECT count(DISTINCT model_id)::int FROM europeana.enrichments), 2, 'a second model adds its own results');
+SELECT is((SELECT count(*)::int FROM europeana.enrichments), 36, 'and keeps the first model''s');
+SELECT is((SELECT count(*)::int FROM europeana.enrichment_queue WHERE dead_at IS NULL), 0, 'the queue is drained');
+
+\set ON_ERROR_STOP 0
+BEGIN;
+CALL europeana.enrich(1);
+ROLLBACK;
+\set ON_ERROR_STOP 1
+SELECT is(:'LAST_ERROR_SQLSTATE'::text, '2D000', 'enrich refuses to run inside a transaction block');
+
+SELECT * FROM finish();
+DROP EXTENSION europeana CASCADE;
