@@ -9,6 +9,7 @@
 #include <cstring>
 
 extern "C" {
+#include "nodes/parsenodes.h"
 #include "utils/memutils.h"
 }
 
@@ -75,6 +76,16 @@ DefaultHint(int sqlstate) noexcept {
 }
 
 } // namespace
+
+void
+RequireNonAtomicCall(FunctionCallInfo fcinfo, const char *procedure, const char *why) {
+	if (fcinfo->context == nullptr || !IsA(fcinfo->context, CallContext) ||
+	    castNode(CallContext, fcinfo->context)->atomic) {
+		ereport(ERROR, (errcode(ERRCODE_INVALID_TRANSACTION_TERMINATION),
+		                errmsg("%s must be called with CALL outside a transaction block", procedure),
+		                errhint("%s; run CALL %s(...) on its own.", why, procedure)));
+	}
+}
 
 int
 SqlstateOf(ErrorKind kind) noexcept {

@@ -69,6 +69,10 @@ PgCall(Fn &&fn) {
 	PgCallImpl([](void *f) { (*static_cast<Fn *>(f))(); }, static_cast<void *>(&fn));
 }
 
+/* Raises an error unless the procedure runs in a non-atomic CALL (outside a transaction
+ * block), which it needs because it commits as it goes. Phase 1. */
+void RequireNonAtomicCall(FunctionCallInfo fcinfo, const char *procedure, const char *why);
+
 /* The SQLSTATE (as from ERRCODE_*) that a core error kind is raised with. */
 int SqlstateOf(ErrorKind kind) noexcept;
 

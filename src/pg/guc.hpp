@@ -6,6 +6,8 @@
  */
 #pragma once
 
+#include "core/classify/classifier.hpp"
+
 namespace europeana::pg {
 
 extern char *guc_model_dir;
@@ -21,5 +23,8 @@ extern int guc_max_image_bytes;
 extern int guc_fetch_per_host;
 extern bool guc_fetch_allow_private;
 extern int guc_harvest_concurrency;
+
+/* The classifier settings of the current europeana.* values (main thread, phase 1). */
+core::ClassifierSettings ClassifierSettingsFromGucs();
 
 } // namespace europeana::pg

@@ -40,6 +40,15 @@ int guc_fetch_per_host = 4;
 bool guc_fetch_allow_private = false;
 int guc_harvest_concurrency = 4;
 
+core::ClassifierSettings
+ClassifierSettingsFromGucs() {
+	core::ClassifierSettings s;
+	s.model_dir = guc_model_dir ? guc_model_dir : "";
+	s.max_image_pixels = static_cast<uint64_t>(guc_max_image_pixels);
+	s.intra_op_threads = guc_intra_op_threads;
+	return s;
+}
+
 namespace {
 
 char default_model_dir[MAXPGPATH];

@@ -53,15 +53,6 @@ ModelArg(FunctionCallInfo fcinfo, int argno) {
 	return pstrdup(europeana::pg::guc_default_model);
 }
 
-europeana::core::ClassifierSettings
-CurrentSettings() {
-	europeana::core::ClassifierSettings s;
-	s.model_dir = europeana::pg::guc_model_dir ? europeana::pg::guc_model_dir : "";
-	s.max_image_pixels = static_cast<uint64_t>(europeana::pg::guc_max_image_pixels);
-	s.intra_op_threads = europeana::pg::guc_intra_op_threads;
-	return s;
-}
-
 } // namespace
 
 /*
@@ -88,7 +79,7 @@ EUROPEANA_PG_FUNCTION(europeana_classify) {
 	ClassifyOut out {};
 	{
 		const europeana::core::Classification c =
-		    europeana::core::ClassifyImage(europeana::pg::AsBytes(image), model_name, CurrentSettings());
+		    europeana::core::ClassifyImage(europeana::pg::AsBytes(image), model_name, europeana::pg::ClassifierSettingsFromGucs());
 		out.count = static_cast<int>(std::min<size_t>(c.ranked.size(), static_cast<size_t>(k)));
 		out.rows = static_cast<RankedRow *>(europeana::pg::PallocNoOom(sizeof(RankedRow) * (out.count + 1)));
 		for (int i = 0; i < out.count; i++) {

@@ -98,12 +98,7 @@ CopyOutcome(const europeana::core::BatchOutcome &o, ItemResult *r) {
 EUROPEANA_PG_FUNCTION(europeana_enrich) {
 	/* phase 1 */
 	europeana::pg::CheckExtensionVersion();
-	if (fcinfo->context == nullptr || !IsA(fcinfo->context, CallContext) ||
-	    castNode(CallContext, fcinfo->context)->atomic) {
-		ereport(ERROR, (errcode(ERRCODE_INVALID_TRANSACTION_TERMINATION),
-		                errmsg("europeana.enrich must be called with CALL outside a transaction block"),
-		                errhint("It commits after every batch; run CALL europeana.enrich(...) on its own.")));
-	}
+	europeana::pg::RequireNonAtomicCall(fcinfo, "europeana.enrich", "It commits after every batch");
 	const int32 max_images = PG_ARGISNULL(0) ? PG_INT32_MAX : PG_GETARG_INT32(0);
 	const int32 batch_size = PG_ARGISNULL(1) ? 16 : PG_GETARG_INT32(1);
 	if (max_images < 0 || batch_size < 1 || batch_size > 1024) {
@@ -113,10 +108,7 @@ EUROPEANA_PG_FUNCTION(europeana_enrich) {
 	}
 	char *model = PG_ARGISNULL(2) ? pstrdup(europeana::pg::guc_default_model ? europeana::pg::guc_default_model : "")
 	                              : text_to_cstring(PG_GETARG_TEXT_PP(2));
-	europeana::core::ClassifierSettings settings;
-	settings.model_dir = europeana::pg::guc_model_dir ? europeana::pg::guc_model_dir : "";
-	settings.max_image_pixels = static_cast<uint64_t>(europeana::pg::guc_max_image_pixels);
-	settings.intra_op_threads = europeana::pg::guc_intra_op_threads;
+	const europeana::core::ClassifierSettings settings = europeana::pg::ClassifierSettingsFromGucs();
 	const int decode_threads = static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 8u));
 
 	SPI_connect_ext(SPI_OPT_NONATOMIC);

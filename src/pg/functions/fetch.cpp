@@ -86,12 +86,7 @@ const char *const kStore =
 EUROPEANA_PG_FUNCTION(europeana_fetch_images) {
 	/* phase 1 */
 	europeana::pg::CheckExtensionVersion();
-	if (fcinfo->context == nullptr || !IsA(fcinfo->context, CallContext) ||
-	    castNode(CallContext, fcinfo->context)->atomic) {
-		ereport(ERROR, (errcode(ERRCODE_INVALID_TRANSACTION_TERMINATION),
-		                errmsg("europeana.fetch_images must be called with CALL outside a transaction block"),
-		                errhint("It commits as it goes; run CALL europeana.fetch_images(...) on its own.")));
-	}
+	europeana::pg::RequireNonAtomicCall(fcinfo, "europeana.fetch_images", "It commits as it goes");
 	const int32 max_images = PG_ARGISNULL(0) ? PG_INT32_MAX : PG_GETARG_INT32(0);
 	const int32 concurrency = PG_ARGISNULL(1) ? 16 : PG_GETARG_INT32(1);
 	if (max_images < 0 || concurrency < 1 || concurrency > 256) {

@@ -203,12 +203,7 @@ MarkRun(int64 run_id, const char *status, const char *cursor, const char *error)
 EUROPEANA_PG_FUNCTION(europeana_harvest) {
 	/* phase 1: arguments, runs, plain SPI */
 	europeana::pg::CheckExtensionVersion();
-	if (fcinfo->context == nullptr || !IsA(fcinfo->context, CallContext) ||
-	    castNode(CallContext, fcinfo->context)->atomic) {
-		ereport(ERROR, (errcode(ERRCODE_INVALID_TRANSACTION_TERMINATION),
-		                errmsg("europeana.harvest must be called with CALL outside a transaction block"),
-		                errhint("It commits after every page; run CALL europeana.harvest(...) on its own.")));
-	}
+	europeana::pg::RequireNonAtomicCall(fcinfo, "europeana.harvest", "It commits after every page");
 	if (PG_ARGISNULL(0)) {
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("concept must not be NULL"),
 		                errhint("Give a concept name, URI or 'all'.")));
