@@ -10,7 +10,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 DROP EXTENSION IF EXISTS europeana CASCADE;
 CREATE EXTENSION europeana;
 SET client_min_messages = warning;
-SELECT plan(18);
+SELECT plan(25);
 
 INSERT INTO europeana.images (name, content)
 SELECT f, pg_read_binary_file(:'samples' || '/' || f) FROM pg_ls_dir(:'samples') AS f ORDER BY f;
@@ -71,6 +71,23 @@ CALL europeana.enrich(1);
 ROLLBACK;
 \set ON_ERROR_STOP 1
 SELECT is(:'LAST_ERROR_SQLSTATE'::text, '2D000', 'enrich refuses to run inside a transaction block');
+
+-- bad arguments of the procedures: clean errors before any work
+\set ON_ERROR_STOP 0
+CALL europeana.enrich(NULL, 0);
+SELECT is(:'LAST_ERROR_SQLSTATE'::text, '22023', 'enrich: batch_size 0 is refused');
+CALL europeana.fetch_images(NULL, 0);
+SELECT is(:'LAST_ERROR_SQLSTATE'::text, '22023', 'fetch_images: concurrency 0 is refused');
+CALL europeana.harvest(NULL);
+SELECT is(:'LAST_ERROR_SQLSTATE'::text, '22004', 'harvest: a NULL concept is refused');
+CALL europeana.harvest('unicorn', 10);
+SELECT is(:'LAST_ERROR_SQLSTATE'::text, '42704', 'harvest: an unknown concept is refused');
+CALL europeana.harvest('painting', -1);
+SELECT is(:'LAST_ERROR_SQLSTATE'::text, '22023', 'harvest: a negative max_records is refused');
+CALL europeana.harvest('painting', 10, 'free-for-all');
+SELECT is(:'LAST_ERROR_SQLSTATE'::text, '22023', 'harvest: an unknown reusability is refused (the API would silently drop it)');
+\set ON_ERROR_STOP 1
+SELECT is((SELECT count(*)::int FROM europeana.harvest_runs), 0, 'refused harvests leave no run behind');
 
 SELECT * FROM finish();
 DROP EXTENSION europeana CASCADE;
