@@ -62,6 +62,8 @@ TEST(ModelSpec, ShippedImagenetMetadataAndMappingAgree) {
 		EXPECT_GT(mapped, 100);
 		EXPECT_NE(std::find(s.concepts.begin(), s.concepts.end(), "clothing"), s.concepts.end());
 		EXPECT_NE(std::find(s.concepts.begin(), s.concepts.end(), "costume_accessories"), s.concepts.end());
+		/* the quantized file was exported for batch 1; feeding it more crashes QNNPACK */
+		EXPECT_EQ(s.max_batch, std::string(name) == "mobilenet_v2_imagenet_quantized" ? 1 : 0) << name;
 	}
 }
 
@@ -77,6 +79,10 @@ TEST(ModelSpec, BadMetadataIsReportedAsCorrupt) {
 	WriteFile(dir.Path() + "/gap.model.json", R"({"version": "1", "kind": "native", "file": "x.pt",
 	  "sha256": "0000000000000000000000000000000000000000000000000000000000000000", "labels": {"0": "a", "2": "b"}})");
 	EXPECT_EQ(KindOf(dir.Path(), "gap"), ErrorKind::Corrupt);
+
+	WriteFile(dir.Path() + "/negbatch.model.json", R"({"version": "1", "kind": "native", "file": "x.pt", "max_batch": -2,
+	  "sha256": "0000000000000000000000000000000000000000000000000000000000000000", "labels": ["a"]})");
+	EXPECT_EQ(KindOf(dir.Path(), "negbatch"), ErrorKind::Corrupt);
 
 	/* a mapping whose label disagrees with the label list is refused */
 	WriteFile(dir.Path() + "/labels.txt", "tench, Tinca tinca\ngoldfish, Carassius auratus\n");

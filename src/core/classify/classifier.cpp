@@ -58,9 +58,6 @@ struct LoadedModel {
 	FileIdentity metadata_id;
 	FileIdentity weights_id;
 	torch::jit::Module module;
-	/* Some exported files hard-code a batch of one (the quantized mobile MobileNetV2 does);
-	 * for those a batch is run image by image. Probed at load. */
-	bool batchable = true;
 };
 
 using Cache = std::map<std::string, std::shared_ptr<LoadedModel>>;
@@ -177,14 +174,6 @@ LoadModel(const ClassifierSettings &settings, const std::string &name) {
 	std::vector<float> probs;
 	ForwardInto(*m, torch::zeros({1, 3, in.crop_height, in.crop_width}), &probs);
 	ForwardInto(*m, torch::zeros({1, 3, in.crop_height, in.crop_width}), &probs);
-	try {
-		ForwardInto(*m, torch::zeros({2, 3, in.crop_height, in.crop_width}), &probs);
-	} catch (const Error &e) {
-		if (e.Kind() == ErrorKind::Corrupt) {
-			throw;
-		}
-		m->batchable = false;
-	}
 	return m;
 }
 
@@ -375,15 +364,14 @@ ClassifyBatch(const std::vector<BatchItem> &items, const std::string &model_name
 		return out;
 	}
 	at::Tensor batch = good.size() == n ? input : input.index_select(0, torch::tensor(good, at::kLong));
+	/* Never feed a graph a larger batch than its metadata allows: a file exported for batch
+	 * 1 (the quantized mobile MobileNetV2) does not fail cleanly on more, QNNPACK crashes. */
 	std::vector<float> probs;
-	if (m->batchable) {
-		ForwardInto(*m, batch, &probs);
-	} else {
-		std::vector<float> row;
-		for (int64_t g = 0; g < batch.size(0); g++) {
-			ForwardInto(*m, batch.narrow(0, g, 1), &row);
-			probs.insert(probs.end(), row.begin(), row.end());
-		}
+	const int64_t chunk = spec.max_batch > 0 ? spec.max_batch : batch.size(0);
+	std::vector<float> part;
+	for (int64_t g = 0; g < batch.size(0); g += chunk) {
+		ForwardInto(*m, batch.narrow(0, g, std::min(chunk, batch.size(0) - g)), &part);
+		probs.insert(probs.end(), part.begin(), part.end());
 	}
 	const size_t labels = spec.labels.size();
 	for (size_t g = 0; g < good.size(); g++) {

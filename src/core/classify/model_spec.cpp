@@ -300,6 +300,10 @@ LoadModelSpec(const std::string &model_dir, const std::string &name) {
 		}
 		spec.quantized = j.value("quantized", false);
 		spec.optimize = j.value("optimize", true);
+		spec.max_batch = j.value("max_batch", 0);
+		if (spec.max_batch < 0) {
+			Bad(spec, "\"max_batch\" must be 0 (any) or a positive number");
+		}
 		if (j.contains("input")) {
 			ParseInput(spec, j["input"]);
 		}

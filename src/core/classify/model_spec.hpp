@@ -34,6 +34,7 @@ struct ModelSpec {
 	std::string sha256; /* expected sha256 of the weights, lower-case hex */
 	bool quantized = false;
 	bool optimize = true; /* freeze + optimize_for_inference on CPU float models */
+	int max_batch = 0;    /* largest batch the exported graph accepts; 0 = any (some files hard-code 1) */
 	InputSpec input;
 	OutputKind output = OutputKind::Logits;
 	std::vector<std::string> labels;   /* network outputs, in output order */
