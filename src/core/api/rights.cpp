@@ -3,6 +3,8 @@
  */
 #include "core/api/rights.hpp"
 
+#include "core/common/strings.hpp"
+
 #include <cctype>
 #include <cstring>
 
@@ -47,15 +49,7 @@ StartsWith(const std::string &text, const char *prefix) {
  * path keeps its case: "InC" and "inc" are different statements to the server. */
 std::string
 NormaliseRightsUri(const std::string &uri) {
-	size_t begin = 0;
-	size_t end = uri.size();
-	while (begin < end && std::isspace(static_cast<unsigned char>(uri[begin]))) {
-		begin++;
-	}
-	while (end > begin && std::isspace(static_cast<unsigned char>(uri[end - 1]))) {
-		end--;
-	}
-	std::string out = uri.substr(begin, end - begin);
+	std::string out = Trim(uri);
 	const size_t scheme_end = out.find("://");
 	if (scheme_end == std::string::npos) {
 		return out;

@@ -11,6 +11,7 @@
 #include "core/api/search_client.hpp"
 
 #include "core/common/error.hpp"
+#include "core/common/strings.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -36,14 +37,6 @@ constexpr size_t kMinLiteralKeyLength = 6;
 const char *const kReusabilityValues[] = {"open", "restricted", "permission", "uncategorized"};
 const char *const kProfileValues[] = {"minimal", "standard", "rich", "facets",   "portal",
                                       "params",  "debug",    "hits", "spelling", "translate"};
-
-std::string
-Lower(std::string text) {
-	for (char &c : text) {
-		c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-	}
-	return text;
-}
 
 bool
 IsBlank(const std::string &text) {
@@ -105,7 +98,7 @@ RemoveParameter(std::string &text, const std::string &name) {
 	const std::string needle = name + "=";
 	size_t from = 0;
 	for (;;) {
-		const size_t pos = Lower(text).find(needle, from);
+		const size_t pos = AsciiLower(text).find(needle, from);
 		if (pos == std::string::npos) {
 			return;
 		}
@@ -291,7 +284,7 @@ CodeStatus(const std::string &code) {
 	if (code.size() >= 3 && std::all_of(code.begin(), code.begin() + 3, [](char c) { return c >= '0' && c <= '9'; })) {
 		return std::stoi(code.substr(0, 3));
 	}
-	const std::string lowered = Lower(code);
+	const std::string lowered = AsciiLower(code);
 	if (lowered.find("apikey") != std::string::npos || lowered.find("api_key") != std::string::npos) {
 		return 401;
 	}
@@ -419,7 +412,7 @@ bool
 EvaluateResponse(const HttpResponse &response, const std::string &api_key, SearchPage *page,
                  RetryableFailure *failure) {
 	const long status = response.status;
-	const std::string content_type = Lower(response.content_type);
+	const std::string content_type = AsciiLower(response.content_type);
 	const bool declared_json = content_type.find("json") != std::string::npos;
 	const bool declared_other = !content_type.empty() && !declared_json;
 
@@ -473,7 +466,7 @@ BuildSearchUrl(const SearchQuery &query, const std::string &cursor) {
 	std::vector<std::string> reusability;
 	for (const auto &entry : query.reusability) {
 		for (const auto &token : SplitList(entry)) {
-			const std::string value = Lower(token);
+			const std::string value = AsciiLower(token);
 			if (!IsOneOf(value, kReusabilityValues)) {
 				throw Error(ErrorKind::InvalidInput, "unknown reusability value \"" + token + "\"",
 				            "Use open, restricted, permission or uncategorized.");
@@ -484,7 +477,7 @@ BuildSearchUrl(const SearchQuery &query, const std::string &cursor) {
 		}
 	}
 	for (const auto &token : SplitList(query.profile)) {
-		if (!IsOneOf(Lower(token), kProfileValues)) {
+		if (!IsOneOf(AsciiLower(token), kProfileValues)) {
 			throw Error(ErrorKind::InvalidInput, "unknown search profile \"" + token + "\"",
 			            "Use minimal, standard or rich, optionally with facets.");
 		}

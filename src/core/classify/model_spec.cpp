@@ -5,6 +5,7 @@
 
 #include "core/common/error.hpp"
 #include "core/common/sha256.hpp"
+#include "core/common/strings.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -32,16 +33,6 @@ ReadTextFile(const std::string &path, ErrorKind missing_kind) {
 	std::ostringstream ss;
 	ss << in.rdbuf();
 	return ss.str();
-}
-
-std::string
-Trim(const std::string &s) {
-	const auto b = s.find_first_not_of(" \t\r\n");
-	if (b == std::string::npos) {
-		return {};
-	}
-	const auto e = s.find_last_not_of(" \t\r\n");
-	return s.substr(b, e - b + 1);
 }
 
 /* The short name of an ImageNet-style label line: "tench, Tinca tinca" → "tench". */

@@ -9,6 +9,7 @@
 #include "core/http/curl_http_client.hpp"
 
 #include "core/common/error.hpp"
+#include "core/common/strings.hpp"
 
 #include <curl/curl.h>
 
@@ -46,30 +47,9 @@ struct SlistDeleter {
 };
 using Slist = std::unique_ptr<curl_slist, SlistDeleter>;
 
-std::string
-Lower(std::string text) {
-	for (char &c : text) {
-		c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-	}
-	return text;
-}
-
-std::string
-Trim(const std::string &text) {
-	size_t begin = 0;
-	size_t end = text.size();
-	while (begin < end && std::isspace(static_cast<unsigned char>(text[begin]))) {
-		begin++;
-	}
-	while (end > begin && std::isspace(static_cast<unsigned char>(text[end - 1]))) {
-		end--;
-	}
-	return text.substr(begin, end - begin);
-}
-
 bool
 IsHttpUrl(const std::string &url) {
-	const std::string head = Lower(url.substr(0, 8));
+	const std::string head = AsciiLower(url.substr(0, 8));
 	return head.rfind("http://", 0) == 0 || head.rfind("https://", 0) == 0;
 }
 
@@ -78,7 +58,7 @@ IsHttpUrl(const std::string &url) {
 std::string
 UrlForMessage(const std::string &url) {
 	std::string out = url;
-	const std::string lowered = Lower(url);
+	const std::string lowered = AsciiLower(url);
 	size_t pos = 0;
 	while ((pos = lowered.find("wskey=", pos)) != std::string::npos) {
 		const size_t value_begin = pos + 6;
@@ -132,7 +112,7 @@ WriteHeader(char *data, size_t size, size_t count, void *user) {
 		if (colon == std::string::npos || colon == 0) {
 			return bytes;
 		}
-		const std::string name = Lower(Trim(line.substr(0, colon)));
+		const std::string name = AsciiLower(Trim(line.substr(0, colon)));
 		const std::string value = Trim(line.substr(colon + 1));
 		auto found = headers.find(name);
 		if (found == headers.end()) {

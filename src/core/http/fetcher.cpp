@@ -18,6 +18,7 @@
 #include "core/common/bytes.hpp"
 #include "core/common/error.hpp"
 #include "core/common/signals.hpp"
+#include "core/common/strings.hpp"
 #include "core/decode/sniff.hpp"
 
 #include <curl/curl.h>
@@ -167,12 +168,6 @@ HostKey(const std::string &url, std::string &key, std::string &error) {
 		error = "invalid URL";
 		return false;
 	}
-	auto lower = [](std::string text) {
-		std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) {
-			return static_cast<char>(std::tolower(c));
-		});
-		return text;
-	};
 	auto part = [&handle](CURLUPart which, unsigned int flags, std::string &out) {
 		char *value = nullptr;
 		if (curl_url_get(handle.get(), which, &value, flags) != CURLUE_OK || value == nullptr) {
@@ -189,7 +184,7 @@ HostKey(const std::string &url, std::string &key, std::string &error) {
 		error = "invalid URL";
 		return false;
 	}
-	scheme = lower(scheme);
+	scheme = AsciiLower(scheme);
 	if (scheme != "http" && scheme != "https") {
 		error = "unsupported URL scheme " + scheme + " (only http and https are fetched)";
 		return false;
@@ -198,7 +193,7 @@ HostKey(const std::string &url, std::string &key, std::string &error) {
 		error = "invalid URL";
 		return false;
 	}
-	key = lower(host) + ":" + port;
+	key = AsciiLower(host) + ":" + port;
 	return true;
 }
 
