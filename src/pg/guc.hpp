@@ -8,6 +8,12 @@
 
 #include "core/classify/classifier.hpp"
 
+extern "C" {
+#include "postgres.h"
+
+#include "fmgr.h"
+}
+
 namespace europeana::pg {
 
 extern char *guc_model_dir;
@@ -23,6 +29,10 @@ extern int guc_max_image_bytes;
 extern int guc_fetch_per_host;
 extern bool guc_fetch_allow_private;
 extern int guc_harvest_concurrency;
+
+/* The model named by argument `argno`, or europeana.default_model when it is NULL; raises
+ * an error when both are empty. Phase 1. */
+char *ModelArgOrDefault(FunctionCallInfo fcinfo, int argno);
 
 /* The classifier settings of the current europeana.* values (main thread, phase 1). */
 core::ClassifierSettings ClassifierSettingsFromGucs();

@@ -16,6 +16,7 @@
 
 extern "C" {
 #include "miscadmin.h"
+#include "utils/builtins.h"
 #include "utils/guc.h"
 }
 
@@ -39,6 +40,19 @@ int guc_max_image_bytes = 64 * 1024 * 1024;
 int guc_fetch_per_host = 4;
 bool guc_fetch_allow_private = false;
 int guc_harvest_concurrency = 4;
+
+char *
+ModelArgOrDefault(FunctionCallInfo fcinfo, int argno) {
+	if (!PG_ARGISNULL(argno)) {
+		return text_to_cstring(PG_GETARG_TEXT_PP(argno));
+	}
+	if (guc_default_model == nullptr || guc_default_model[0] == '\0') {
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+		                errmsg("no model given and europeana.default_model is empty"),
+		                errhint("Pass a model name or SET europeana.default_model.")));
+	}
+	return pstrdup(guc_default_model);
+}
 
 core::ClassifierSettings
 ClassifierSettingsFromGucs() {

@@ -40,19 +40,6 @@ struct ClassifyOut {
 	char *version;
 };
 
-/* Resolves a model argument: NULL means europeana.default_model. Phase 1. */
-char *
-ModelArg(FunctionCallInfo fcinfo, int argno) {
-	if (!PG_ARGISNULL(argno)) {
-		return text_to_cstring(PG_GETARG_TEXT_PP(argno));
-	}
-	if (europeana::pg::guc_default_model == nullptr || europeana::pg::guc_default_model[0] == '\0') {
-		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("no model given and europeana.default_model is empty"),
-		                errhint("Pass a model name or SET europeana.default_model.")));
-	}
-	return pstrdup(europeana::pg::guc_default_model);
-}
-
 } // namespace
 
 /*
@@ -73,7 +60,7 @@ EUROPEANA_PG_FUNCTION(europeana_classify) {
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("k must be at least 1, not %d", k),
 		                errhint("Ask for the k best concepts, k >= 1.")));
 	}
-	char *model_name = ModelArg(fcinfo, 2);
+	char *model_name = europeana::pg::ModelArgOrDefault(fcinfo, 2);
 
 	/* phase 2: C++ only */
 	ClassifyOut out {};

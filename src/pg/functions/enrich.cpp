@@ -106,8 +106,7 @@ EUROPEANA_PG_FUNCTION(europeana_enrich) {
 		                errmsg("max_images must be at least 0 and batch_size between 1 and 1024"),
 		                errhint("For example CALL europeana.enrich(1000, 16).")));
 	}
-	char *model = PG_ARGISNULL(2) ? pstrdup(europeana::pg::guc_default_model ? europeana::pg::guc_default_model : "")
-	                              : text_to_cstring(PG_GETARG_TEXT_PP(2));
+	char *model = europeana::pg::ModelArgOrDefault(fcinfo, 2);
 	const europeana::core::ClassifierSettings settings = europeana::pg::ClassifierSettingsFromGucs();
 	const int decode_threads = static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 8u));
 

@@ -240,8 +240,9 @@ EUROPEANA_PG_FUNCTION(europeana_harvest) {
 			task.query.api_key = api_key;
 			task.query.query = "*";
 			task.query.qf = {std::string("skos_concept:\"") + runs[i].query_uri + "\"", "TYPE:IMAGE"};
-			for (char *value = strtok(pstrdup(reusability), ","); value; value = strtok(nullptr, ",")) {
-				task.query.reusability.emplace_back(value);
+			ListCell *lc;
+			foreach (lc, reusability_list) {
+				task.query.reusability.emplace_back(static_cast<char *>(lfirst(lc)));
 			}
 			task.query.connect_timeout_ms = connect_ms;
 			task.query.total_timeout_ms = total_ms;

@@ -133,7 +133,7 @@ EUROPEANA_PG_FUNCTION(europeana_available_models) {
 /* Runs on the main thread; one row per network output with the concept it maps to. */
 EUROPEANA_PG_FUNCTION(europeana_model_labels) {
 	char *dir = ModelDir();
-	char *name = PG_ARGISNULL(0) ? pstrdup(europeana::pg::guc_default_model) : text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char *name = europeana::pg::ModelArgOrDefault(fcinfo, 0);
 	InitMaterializedSRF(fcinfo, 0);
 	ReturnSetInfo *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
 
