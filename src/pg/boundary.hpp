@@ -16,6 +16,7 @@
  */
 #pragma once
 
+#include "core/classify/classifier.hpp"
 #include "core/common/error.hpp"
 
 extern "C" {

@@ -6,13 +6,8 @@
  */
 #pragma once
 
-#include "core/classify/classifier.hpp"
-
-extern "C" {
-#include "postgres.h"
-
-#include "fmgr.h"
-}
+/* core types first, then postgres.h: boundary.hpp keeps that order */
+#include "pg/boundary.hpp"
 
 namespace europeana::pg {
 

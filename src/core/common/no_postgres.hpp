@@ -5,7 +5,6 @@
  * Min, Max, Assert, newNode, printf) clash with LibTorch, glog and OpenCV, and keeping
  * the core free of them makes the C++ <-> ereport boundary structural.
  */
-#pragma once
 
 #if defined(PG_VERSION_NUM) || defined(POSTGRES_H)
 #error "core headers must not be compiled together with PostgreSQL headers"
