@@ -2,6 +2,7 @@
 # A throwaway PostgreSQL 15 cluster under the build directory.
 #   scripts/pg_cluster.sh start DIR [--preload]   initdb (as a non-root user), free port, start
 #   scripts/pg_cluster.sh stop DIR                 stop it (fast), keep the files for inspection
+# PG_CLUSTER_CONF (optional) holds extra postgresql.conf lines.
 # After start, DIR/env holds PGHOST/PGPORT/PGUSER/PGDATABASE for `source`.
 # When run as root, the server runs as the system user "europeana" (created if absent),
 # because PostgreSQL refuses to run as root.
@@ -44,6 +45,8 @@ start)
     echo "log_min_messages = warning"
     echo "log_line_prefix = '%m [%p] '"
     [ "$PRELOAD" = "--preload" ] && echo "shared_preload_libraries = 'europeana'"
+    [ -n "${PG_CLUSTER_CONF:-}" ] && printf '%s\n' "$PG_CLUSTER_CONF"
+    true
   } >>"$DIR/data/postgresql.conf"
   as_owner "$BIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w -t 60 start >/dev/null
   cat >"$DIR/env" <<ENV

@@ -205,19 +205,23 @@ COMMENT ON TABLE @extschema@.models IS
   'label maps to (NULL: none of the vocabulary), and the full metadata. Enrichments refer to a row here.';
 
 CREATE TABLE @extschema@.enrichment_queue (
-    image_id        bigint PRIMARY KEY REFERENCES @extschema@.images ON DELETE CASCADE,
+    queue_id        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    image_id        bigint NOT NULL REFERENCES @extschema@.images ON DELETE CASCADE,
     model_id        integer REFERENCES @extschema@.models ON DELETE CASCADE,
     enqueued_at     timestamptz NOT NULL DEFAULT now(),
     attempts        integer NOT NULL DEFAULT 0,
     next_attempt_at timestamptz NOT NULL DEFAULT now(),
     last_error      text,
     last_sqlstate   text,
-    dead_at         timestamptz
+    dead_at         timestamptz,
+    -- an image is queued at most once per model (NULL, the default model, counts as one model)
+    UNIQUE NULLS NOT DISTINCT (image_id, model_id)
 );
 CREATE INDEX ON @extschema@.enrichment_queue (next_attempt_at) WHERE dead_at IS NULL;
 COMMENT ON TABLE @extschema@.enrichment_queue IS
-  'Images waiting for enrichment (model_id NULL: the default model). Claimed with FOR UPDATE SKIP LOCKED; a poison '
-  'image records attempts and last error and is dead-lettered (dead_at) after too many attempts.';
+  'Images waiting for enrichment, at most once per model (model_id NULL: the default model of whoever processes it). '
+  'Claimed with FOR UPDATE SKIP LOCKED; a poison image records attempts and last error and is dead-lettered '
+  '(dead_at) after too many attempts.';
 
 CREATE TABLE @extschema@.enrichments (
     enrichment_id   bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -243,7 +247,7 @@ AS $$
 BEGIN
     INSERT INTO @extschema@.enrichment_queue AS q (image_id)
     VALUES (NEW.image_id)
-    ON CONFLICT (image_id) DO UPDATE
+    ON CONFLICT (image_id, model_id) DO UPDATE
         SET enqueued_at = now(), attempts = 0, next_attempt_at = now(), last_error = NULL, last_sqlstate = NULL,
             dead_at = NULL;
     RETURN NULL;
@@ -264,6 +268,73 @@ SELECT count(*) FILTER (WHERE dead_at IS NULL AND attempts = 0) AS pending,
 FROM @extschema@.enrichment_queue;
 COMMENT ON VIEW @extschema@.queue_status IS
   'Enrichment queue depth: pending, waiting for a retry, dead-lettered, and the age of the oldest live item.';
+
+-- Wake-up: when a transaction that queued work commits, the background workers' latches
+-- are set (not polled). The WHEN clause keeps installations without workers (library not
+-- in shared_preload_libraries, so europeana.worker_count is undefined) from loading the
+-- inference library into the inserting backend.
+CREATE FUNCTION @extschema@._wake_workers()
+RETURNS trigger
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'europeana_wake_workers';
+COMMENT ON FUNCTION @extschema@._wake_workers() IS
+  'Statement trigger on enrichment_queue: wakes the background workers when the current transaction commits '
+  '(a latch set from a commit callback; nothing happens on rollback).';
+CREATE TRIGGER enrichment_queue_wake
+    AFTER INSERT OR UPDATE ON @extschema@.enrichment_queue
+    FOR EACH STATEMENT
+    WHEN (coalesce(pg_catalog.current_setting('europeana.worker_count', true), '0') <> '0')
+    EXECUTE FUNCTION @extschema@._wake_workers();
+
+CREATE FUNCTION @extschema@.request_enrichment(model text DEFAULT NULL, only_missing boolean DEFAULT true)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    chosen text := coalesce(model, nullif(current_setting('europeana.default_model', true), ''));
+    target integer;
+    queued bigint;
+BEGIN
+    IF chosen IS NULL THEN
+        RAISE EXCEPTION 'no model given and europeana.default_model is not set in this session'
+            USING ERRCODE = '22023', HINT = 'Pass a model name, e.g. SELECT europeana.request_enrichment(''mobilenet_v2_imagenet_float'').';
+    END IF;
+    target := (@extschema@.register_model(chosen)).model_id;
+    INSERT INTO @extschema@.enrichment_queue AS q (image_id, model_id)
+    SELECT i.image_id, target
+    FROM @extschema@.images AS i
+    WHERE i.content IS NOT NULL
+      AND (NOT only_missing
+           OR NOT EXISTS (SELECT 1 FROM @extschema@.enrichments AS e
+                          WHERE e.image_id = i.image_id AND e.model_id = target))
+    ON CONFLICT (image_id, model_id) DO UPDATE
+        SET enqueued_at = now(), attempts = 0, next_attempt_at = now(), last_error = NULL, last_sqlstate = NULL,
+            dead_at = NULL;
+    GET DIAGNOSTICS queued = ROW_COUNT;
+    RETURN queued;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.request_enrichment(text, boolean) IS
+  'Queues stored images for enrichment with a model (default: europeana.default_model, registered on the way): '
+  'only those it has not enriched yet, or all. Earlier results, of this or other models, are kept until replaced. '
+  'Returns the number of images queued; the workers pick them up at commit.';
+REVOKE ALL ON FUNCTION @extschema@.request_enrichment(text, boolean) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@._worker_status(
+    OUT worker integer, OUT pid integer, OUT device text, OUT state text, OUT model text, OUT batches bigint,
+    OUT images bigint, OUT refused bigint, OUT images_per_second double precision, OUT started_at timestamptz,
+    OUT last_batch_at timestamptz, OUT heartbeat timestamptz, OUT last_error text, OUT last_error_at timestamptz)
+RETURNS SETOF record
+LANGUAGE C VOLATILE STRICT PARALLEL RESTRICTED
+AS 'MODULE_PATHNAME', 'europeana_worker_status';
+COMMENT ON FUNCTION @extschema@._worker_status() IS
+  'One row per background worker slot, read from shared memory; no rows when the library is not preloaded.';
+CREATE VIEW @extschema@.worker_status AS SELECT * FROM @extschema@._worker_status();
+COMMENT ON VIEW @extschema@.worker_status IS
+  'Background enrichment workers: pid (NULL while not running), device, state (starting, waiting_for_extension, '
+  'version_mismatch, idle, working, error), model, batches and images done and refused since start, images per '
+  'second of busy time, last batch time, heartbeat (every loop, at least every europeana.worker_naptime), last error.';
 
 CREATE PROCEDURE @extschema@.enrich(max_images integer DEFAULT NULL, batch_size integer DEFAULT 16,
                                     model text DEFAULT NULL)

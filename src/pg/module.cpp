@@ -7,6 +7,7 @@
  * pool created here hangs every backend).  The test suite asserts that a preloaded
  * postmaster runs exactly one thread.
  */
+#include "pg/bgworker/worker.hpp"
 #include "pg/boundary.hpp"
 #include "pg/guc.hpp"
 
@@ -132,6 +133,12 @@ _PG_init(void) {
 	                         &guc_fetch_allow_private, false, PGC_SUSET, 0, nullptr, nullptr, nullptr);
 	DefineCustomIntVariable("europeana.harvest_concurrency", "Concepts harvested in parallel by one harvest call.",
 	                        nullptr, &guc_harvest_concurrency, 4, 1, 32, PGC_USERSET, 0, nullptr, nullptr, nullptr);
+	/* the workers' settings include PGC_POSTMASTER ones, which can only be defined while
+	 * preloading; without them europeana.worker_count stays undefined, which the queue's
+	 * wake-up trigger tests */
+	if (process_shared_preload_libraries_in_progress) {
+		RegisterWorkers();
+	}
 	MarkGUCPrefixReserved("europeana");
 
 	on_exit(FastExit, nullptr);

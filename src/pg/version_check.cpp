@@ -22,11 +22,8 @@ namespace {
 bool checked = false;
 }
 
-void
-CheckExtensionVersion() {
-	if (checked) {
-		return;
-	}
+char *
+InstalledExtensionVersion() {
 	ScanKeyData key;
 	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber, F_NAMEEQ, CStringGetDatum("europeana"));
 	Relation rel = table_open(ExtensionRelationId, AccessShareLock);
@@ -42,6 +39,15 @@ CheckExtensionVersion() {
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
+	return installed;
+}
+
+void
+CheckExtensionVersion() {
+	if (checked) {
+		return;
+	}
+	char *installed = InstalledExtensionVersion();
 
 	if (installed != nullptr && strcmp(installed, EUROPEANA_VERSION) != 0) {
 		ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

@@ -12,4 +12,8 @@ namespace europeana::pg {
 
 void CheckExtensionVersion();
 
+/* The installed extension's version in the current database (palloc'd), or NULL when it
+ * is not installed. Needs a transaction. */
+char *InstalledExtensionVersion();
+
 } // namespace europeana::pg

@@ -1,0 +1,322 @@
+/*
+ * shared.cpp — worker slots in shared memory, the commit-time wake-up, and
+ * europeana._worker_status().
+ *
+ * Wake-up: the statement trigger on enrichment_queue calls europeana_wake_workers, which
+ * only sets a flag in this backend and registers a transaction callback; at COMMIT (after
+ * the transaction is visible to others) the callback sets every worker's latch.  A rolled
+ * back transaction wakes nobody.  Workers sleep on their latch, with
+ * europeana.worker_naptime as the safety net.
+ */
+#include "pg/bgworker/shared.hpp"
+
+#include <cstring>
+
+extern "C" {
+#include "access/xact.h"
+#include "commands/trigger.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+#include "utils/tuplestore.h"
+}
+
+namespace europeana::pg {
+
+namespace {
+
+struct WorkerSlot {
+	slock_t mutex;
+	pg_atomic_uint32 procno_plus1; /* 0: no process; else pgprocno + 1, for the wake-up */
+	int pid;
+	WorkerState state;
+	char device[32];
+	char model[64];
+	int64 batches;
+	int64 images;
+	int64 refused;
+	double busy_ms;
+	TimestampTz started_at;
+	TimestampTz last_batch_at;
+	TimestampTz heartbeat;
+	TimestampTz last_error_at;
+	char last_error[256];
+};
+
+struct WorkerShared {
+	int nslots;
+	WorkerSlot slots[FLEXIBLE_ARRAY_MEMBER];
+};
+
+WorkerShared *shared = nullptr;
+int requested_slots = 0;
+shmem_request_hook_type prev_shmem_request_hook = nullptr;
+shmem_startup_hook_type prev_shmem_startup_hook = nullptr;
+
+WorkerSlot *my_slot = nullptr;
+bool am_worker = false;
+bool wake_at_commit = false;
+bool callback_registered = false;
+
+Size
+SharedSize(int slots) {
+	return add_size(offsetof(WorkerShared, slots), mul_size(sizeof(WorkerSlot), slots));
+}
+
+void
+ShmemRequest() {
+	if (prev_shmem_request_hook != nullptr) {
+		prev_shmem_request_hook();
+	}
+	RequestAddinShmemSpace(SharedSize(requested_slots));
+}
+
+void
+ShmemStartup() {
+	if (prev_shmem_startup_hook != nullptr) {
+		prev_shmem_startup_hook();
+	}
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	bool found = false;
+	shared = static_cast<WorkerShared *>(ShmemInitStruct("europeana workers", SharedSize(requested_slots), &found));
+	if (!found) {
+		memset(shared, 0, SharedSize(requested_slots));
+		shared->nslots = requested_slots;
+		for (int i = 0; i < requested_slots; i++) {
+			SpinLockInit(&shared->slots[i].mutex);
+			pg_atomic_init_u32(&shared->slots[i].procno_plus1, 0);
+		}
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+void
+DetachSlot(int, Datum) {
+	if (my_slot == nullptr) {
+		return;
+	}
+	pg_atomic_write_u32(&my_slot->procno_plus1, 0);
+	SpinLockAcquire(&my_slot->mutex);
+	my_slot->pid = 0;
+	SpinLockRelease(&my_slot->mutex);
+	my_slot = nullptr;
+}
+
+void
+AtCommit(XactEvent event, void *) {
+	switch (event) {
+	case XACT_EVENT_COMMIT:
+		if (wake_at_commit) {
+			wake_at_commit = false;
+			WakeWorkers();
+		}
+		break;
+	case XACT_EVENT_ABORT:
+	case XACT_EVENT_PREPARE:
+		wake_at_commit = false; /* a prepared transaction is found by the safety-net poll */
+		break;
+	default:
+		break;
+	}
+}
+
+const char *
+StateName(WorkerState s) {
+	switch (s) {
+	case WorkerState::Starting:
+		return "starting";
+	case WorkerState::WaitingForExtension:
+		return "waiting_for_extension";
+	case WorkerState::VersionMismatch:
+		return "version_mismatch";
+	case WorkerState::Idle:
+		return "idle";
+	case WorkerState::Working:
+		return "working";
+	case WorkerState::Error:
+		return "error";
+	}
+	return "unknown";
+}
+
+void
+CopyName(char *dst, size_t cap, const char *src) {
+	strlcpy(dst, src != nullptr ? src : "", cap);
+}
+
+} // namespace
+
+void
+RequestWorkerSharedMemory(int slots) {
+	requested_slots = slots;
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = ShmemRequest;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = ShmemStartup;
+}
+
+void
+AttachWorkerSlot(int index, const char *device) {
+	if (shared == nullptr || index < 0 || index >= shared->nslots) {
+		return;
+	}
+	my_slot = &shared->slots[index];
+	const TimestampTz now = GetCurrentTimestamp();
+	SpinLockAcquire(&my_slot->mutex);
+	my_slot->pid = MyProcPid;
+	my_slot->state = WorkerState::Starting;
+	CopyName(my_slot->device, sizeof(my_slot->device), device);
+	my_slot->model[0] = '\0';
+	my_slot->batches = my_slot->images = my_slot->refused = 0;
+	my_slot->busy_ms = 0;
+	my_slot->started_at = now;
+	my_slot->heartbeat = now;
+	my_slot->last_batch_at = 0;
+	SpinLockRelease(&my_slot->mutex);
+	pg_atomic_write_u32(&my_slot->procno_plus1, static_cast<uint32>(MyProc->pgprocno) + 1);
+	before_shmem_exit(DetachSlot, 0);
+}
+
+void
+SetWorkerState(WorkerState state, const char *model) {
+	if (my_slot == nullptr) {
+		return;
+	}
+	const TimestampTz now = GetCurrentTimestamp();
+	SpinLockAcquire(&my_slot->mutex);
+	my_slot->state = state;
+	if (model != nullptr) {
+		CopyName(my_slot->model, sizeof(my_slot->model), model);
+	}
+	my_slot->heartbeat = now;
+	SpinLockRelease(&my_slot->mutex);
+}
+
+void
+RecordWorkerBatch(int images, int refused, double elapsed_ms) {
+	if (my_slot == nullptr) {
+		return;
+	}
+	const TimestampTz now = GetCurrentTimestamp();
+	SpinLockAcquire(&my_slot->mutex);
+	my_slot->batches++;
+	my_slot->images += images;
+	my_slot->refused += refused;
+	my_slot->busy_ms += elapsed_ms;
+	my_slot->last_batch_at = now;
+	my_slot->heartbeat = now;
+	SpinLockRelease(&my_slot->mutex);
+}
+
+void
+RecordWorkerError(const char *message) {
+	if (my_slot == nullptr) {
+		return;
+	}
+	const TimestampTz now = GetCurrentTimestamp();
+	SpinLockAcquire(&my_slot->mutex);
+	my_slot->state = WorkerState::Error;
+	CopyName(my_slot->last_error, sizeof(my_slot->last_error), message);
+	my_slot->last_error_at = now;
+	my_slot->heartbeat = now;
+	SpinLockRelease(&my_slot->mutex);
+}
+
+void
+WorkerHeartbeat() {
+	if (my_slot == nullptr) {
+		return;
+	}
+	const TimestampTz now = GetCurrentTimestamp();
+	SpinLockAcquire(&my_slot->mutex);
+	my_slot->heartbeat = now;
+	SpinLockRelease(&my_slot->mutex);
+}
+
+void
+MarkAsWorker() {
+	am_worker = true;
+}
+
+void
+WakeWorkers() {
+	if (shared == nullptr) {
+		return;
+	}
+	for (int i = 0; i < shared->nslots; i++) {
+		const uint32 p = pg_atomic_read_u32(&shared->slots[i].procno_plus1);
+		if (p != 0) {
+			SetLatch(&ProcGlobal->allProcs[p - 1].procLatch);
+		}
+	}
+}
+
+} // namespace europeana::pg
+
+/* Statement trigger: wake the workers when this transaction commits. */
+EUROPEANA_PG_FUNCTION(europeana_wake_workers) {
+	if (!CALLED_AS_TRIGGER(fcinfo)) {
+		ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+		                errmsg("europeana._wake_workers() must be called as a trigger"),
+		                errhint("It is installed on europeana.enrichment_queue by the extension.")));
+	}
+	using namespace europeana::pg;
+	if (shared != nullptr && !am_worker) {
+		if (!callback_registered) {
+			RegisterXactCallback(AtCommit, nullptr);
+			callback_registered = true;
+		}
+		wake_at_commit = true;
+	}
+	return PointerGetDatum(nullptr);
+}
+
+/* europeana._worker_status(): one row per slot. */
+EUROPEANA_PG_FUNCTION(europeana_worker_status) {
+	using namespace europeana::pg;
+	InitMaterializedSRF(fcinfo, 0);
+	ReturnSetInfo *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
+	const int nslots = shared != nullptr ? shared->nslots : 0;
+	for (int i = 0; i < nslots; i++) {
+		WorkerSlot copy;
+		SpinLockAcquire(&shared->slots[i].mutex);
+		memcpy(&copy, &shared->slots[i], sizeof(copy));
+		SpinLockRelease(&shared->slots[i].mutex);
+		const bool running = copy.pid != 0;
+
+		Datum v[14];
+		bool n[14];
+		memset(n, 0, sizeof(n));
+		v[0] = Int32GetDatum(i + 1);
+		v[1] = Int32GetDatum(copy.pid);
+		n[1] = !running;
+		v[2] = CStringGetTextDatum(copy.device);
+		n[2] = copy.device[0] == '\0';
+		v[3] = CStringGetTextDatum(running ? StateName(copy.state) : "stopped");
+		v[4] = CStringGetTextDatum(copy.model);
+		n[4] = copy.model[0] == '\0';
+		v[5] = Int64GetDatum(copy.batches);
+		v[6] = Int64GetDatum(copy.images);
+		v[7] = Int64GetDatum(copy.refused);
+		v[8] = Float8GetDatum(copy.busy_ms > 0 ? copy.images * 1000.0 / copy.busy_ms : 0.0);
+		n[8] = copy.busy_ms <= 0;
+		v[9] = TimestampTzGetDatum(copy.started_at);
+		n[9] = copy.started_at == 0;
+		v[10] = TimestampTzGetDatum(copy.last_batch_at);
+		n[10] = copy.last_batch_at == 0;
+		v[11] = TimestampTzGetDatum(copy.heartbeat);
+		n[11] = copy.heartbeat == 0;
+		v[12] = CStringGetTextDatum(copy.last_error);
+		n[12] = copy.last_error[0] == '\0';
+		v[13] = TimestampTzGetDatum(copy.last_error_at);
+		n[13] = copy.last_error_at == 0;
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, n);
+	}
+	return static_cast<Datum>(0);
+}

@@ -1,0 +1,364 @@
+/*
+ * worker.cpp — background enrichment workers (registered when preloaded).
+ *
+ * Each worker connects to europeana.database and loops:
+ *   - waits (with one log line) while the extension is not installed there, and refuses
+ *     to work, with a warning, while the installed version differs from the library's;
+ *   - runs enrichment batches (the same RunEnrichBatch as CALL europeana.enrich()), one
+ *     transaction each, for europeana.default_model and then for images queued for other
+ *     models by name, until nothing is claimable;
+ *   - sleeps on its latch, which the commit of a transaction that queued work sets
+ *     (shared.cpp); the sleep ends at the earliest retry time of a failed image, or after
+ *     europeana.worker_naptime as a safety net.
+ * SIGTERM exits at the next interrupt check (between batches and during waits); SIGHUP
+ * reloads the settings; an error is logged, shown in worker_status and retried with
+ * backoff without leaving the process; a crash is restarted by the postmaster after
+ * kRestartSeconds.  A batch that was not committed leaves its queue rows in place.
+ */
+#include "core/classify/classifier.hpp"
+#include "pg/bgworker/shared.hpp"
+#include "pg/bgworker/worker.hpp"
+#include "pg/boundary.hpp"
+#include "pg/enrich_batch.hpp"
+#include "pg/guc.hpp"
+#include "pg/version_check.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <climits>
+#include <cstring>
+#include <malloc.h>
+#include <thread>
+
+extern "C" {
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/varlena.h"
+}
+
+extern "C" {
+PGDLLEXPORT void europeana_worker_main(Datum main_arg);
+}
+
+namespace europeana::pg {
+
+namespace {
+
+int guc_worker_count = 1;
+char *guc_database = nullptr;
+char *guc_worker_devices = nullptr;
+int guc_batch_size = 16;
+int guc_worker_naptime_s = 10;
+int guc_worker_threads = 0;
+
+constexpr int kRestartSeconds = 5;
+
+/* Per-process worker state (the worker's own memory). */
+int worker_index = 0;
+char worker_device[32] = "cpu";
+char registered_model[NAMEDATALEN * 2] = ""; /* model whose id is cached */
+int32 registered_model_id = 0;
+bool logged_waiting = false;
+bool logged_mismatch = false;
+int consecutive_errors = 0;
+
+/* The model of this worker: europeana.default_model as the worker sees it (reloaded on
+ * SIGHUP). */
+const char *
+ModelName() {
+	return guc_default_model != nullptr && guc_default_model[0] != '\0' ? guc_default_model
+	                                                                    : "mobilenet_v2_imagenet_float";
+}
+
+/* The device of worker `index`: the index-th entry of europeana.worker_devices, cyclically. */
+void
+ChooseDevice(int index) {
+	char *raw = pstrdup(guc_worker_devices != nullptr ? guc_worker_devices : "cpu");
+	List *items = NIL;
+	if (!SplitIdentifierString(raw, ',', &items) || list_length(items) == 0) {
+		strlcpy(worker_device, "cpu", sizeof(worker_device));
+		return;
+	}
+	strlcpy(worker_device, static_cast<char *>(list_nth(items, index % list_length(items))), sizeof(worker_device));
+}
+
+bool
+CheckDevices(char **newval, void **, GucSource) {
+	char *raw = pstrdup(*newval);
+	List *items = NIL;
+	if (!SplitIdentifierString(raw, ',', &items) || list_length(items) == 0) {
+		GUC_check_errdetail("List devices separated by commas, e.g. 'cpu' or 'cuda:0,cuda:1'.");
+		return false;
+	}
+	ListCell *lc;
+	foreach (lc, items) {
+		const char *d = static_cast<const char *>(lfirst(lc));
+		if (strcmp(d, "cpu") != 0 && strcmp(d, "cuda") != 0 && strncmp(d, "cuda:", 5) != 0) {
+			GUC_check_errdetail("Unknown device \"%s\": use cpu, cuda or cuda:N.", d);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Inference allocates and frees large tensors every batch; glibc's defaults return that
+ * memory to the kernel each time and fault it back in (measured 2-3x slower batches).
+ * Keep it: mmap only above 32 MB, never trim, grow the heap in 64 MB steps.  Workers
+ * only; ordinary backends keep the defaults. */
+void
+TuneMalloc() {
+	mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
+	mallopt(M_TRIM_THRESHOLD, INT_MAX);
+	mallopt(M_TOP_PAD, 64 * 1024 * 1024);
+}
+
+int
+WorkerThreads() {
+	if (guc_worker_threads > 0) {
+		return guc_worker_threads;
+	}
+	const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+	return std::max(1, cores / std::max(1, guc_worker_count));
+}
+
+core::ClassifierSettings
+WorkerSettings() {
+	core::ClassifierSettings s = ClassifierSettingsFromGucs();
+	s.intra_op_threads = WorkerThreads();
+	return s;
+}
+
+const char *const kOtherModel =
+    "SELECT m.model_id, m.name FROM europeana.enrichment_queue AS q JOIN europeana.models AS m USING (model_id) "
+    "WHERE q.dead_at IS NULL AND q.next_attempt_at <= now() AND q.model_id <> $1 LIMIT 1";
+
+const char *const kNextRetryMs =
+    "SELECT ceil(extract(epoch FROM min(next_attempt_at) - clock_timestamp()) * 1000) "
+    "FROM europeana.enrichment_queue WHERE dead_at IS NULL AND next_attempt_at > now()";
+
+/*
+ * One pass: a transaction that checks the extension, registers the model when needed,
+ * and runs at most one batch.  Returns how long to sleep: 0 when it did work (run again
+ * at once).  Runs under CallGuarded: C++ errors become ereport(ERROR), which the main
+ * loop's error handler catches.
+ */
+long
+RunOnce() {
+	long sleep_ms = guc_worker_naptime_s * 1000L;
+	SetCurrentStatementStartTimestamp(); /* now() of the transaction: a worker has no client statements */
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, "europeana: enrichment batch");
+
+	const char *installed = InstalledExtensionVersion();
+	if (installed == nullptr) {
+		SetWorkerState(WorkerState::WaitingForExtension);
+		if (!logged_waiting) {
+			ereport(LOG, (errmsg("europeana worker %d: waiting for CREATE EXTENSION europeana in database \"%s\"",
+			                     worker_index + 1, guc_database),
+			              errhint("Run CREATE EXTENSION europeana in that database, or point europeana.database at "
+			                      "the database that has it.")));
+			logged_waiting = true;
+		}
+	} else if (strcmp(installed, EUROPEANA_VERSION) != 0) {
+		SetWorkerState(WorkerState::VersionMismatch);
+		if (!logged_mismatch) {
+			ereport(WARNING, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			                  errmsg("europeana worker %d: library version %s does not match the extension version %s "
+			                         "in database \"%s\"; not enriching",
+			                         worker_index + 1, EUROPEANA_VERSION, installed, guc_database),
+			                  errhint("Run ALTER EXTENSION europeana UPDATE there, or restart the server if the library "
+			                          "was upgraded while preloaded.")));
+			logged_mismatch = true;
+		}
+	} else {
+		if (logged_waiting || logged_mismatch) {
+			ereport(LOG, (errmsg("europeana worker %d: extension %s found in database \"%s\"; enriching",
+			                     worker_index + 1, installed, guc_database)));
+		}
+		logged_waiting = logged_mismatch = false;
+		const char *model = ModelName();
+		if (strcmp(model, registered_model) != 0) {
+			registered_model_id = RegisterModelId(model);
+			strlcpy(registered_model, model, sizeof(registered_model));
+		}
+		const auto started = std::chrono::steady_clock::now();
+		const core::ClassifierSettings settings = WorkerSettings();
+		const int threads = WorkerThreads();
+
+		EnrichTarget target;
+		target.model = registered_model;
+		target.model_id = registered_model_id;
+		target.take_default_rows = true;
+		SetWorkerState(WorkerState::Working, registered_model);
+		EnrichBatchResult r = RunEnrichBatch(target, guc_batch_size, settings, threads);
+		if (r.claimed == 0) {
+			/* images queued for another model by name (request_enrichment) */
+			Oid t[1] = {INT4OID};
+			Datum v[1] = {Int32GetDatum(registered_model_id)};
+			SPI_execute_with_args(kOtherModel, 1, t, v, nullptr, true, 1);
+			if (SPI_processed > 0) {
+				bool isnull;
+				EnrichTarget other;
+				other.model_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+				other.model = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+				other.take_default_rows = false;
+				SetWorkerState(WorkerState::Working, other.model);
+				r = RunEnrichBatch(other, guc_batch_size, settings, threads);
+			}
+		}
+		if (r.claimed > 0) {
+			sleep_ms = 0;
+		} else {
+			SPI_execute(kNextRetryMs, true, 1);
+			bool isnull = true;
+			const Datum d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+			if (!isnull) {
+				const double until = DatumGetFloat8(DirectFunctionCall1(numeric_float8, d));
+				sleep_ms = std::clamp(static_cast<long>(until), 10L, sleep_ms);
+			}
+		}
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		if (r.claimed > 0) {
+			const double ms =
+			    std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+			RecordWorkerBatch(r.enriched, r.refused, ms);
+		}
+		SetWorkerState(WorkerState::Idle);
+		pgstat_report_activity(STATE_IDLE, nullptr);
+		return sleep_ms;
+	}
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_activity(STATE_IDLE, nullptr);
+	return sleep_ms;
+}
+
+} // namespace
+
+void
+RegisterWorkers() {
+	DefineCustomIntVariable("europeana.worker_count", "Background enrichment workers started with the server.",
+	                        "0 disables them; each worker takes the next device of europeana.worker_devices.",
+	                        &guc_worker_count, 1, 0, 64, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+	DefineCustomStringVariable("europeana.database", "Database the background workers enrich.",
+	                           "The workers wait, with a log line, until the extension is created there.",
+	                           &guc_database, "postgres", PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+	DefineCustomStringVariable("europeana.worker_devices", "Devices of the workers, assigned in turn: cpu, cuda:N.",
+	                           "A worker picks its device when it starts; restart the workers to move them.",
+	                           &guc_worker_devices, "cpu", PGC_SIGHUP, 0, CheckDevices, nullptr, nullptr);
+	DefineCustomIntVariable("europeana.batch_size", "Images per worker batch (one transaction, one forward pass).",
+	                        nullptr, &guc_batch_size, 16, 1, 1024, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+	DefineCustomIntVariable("europeana.worker_naptime", "Longest sleep of an idle worker (safety net).",
+	                        "Workers are woken when a transaction that queues images commits; this only bounds the "
+	                        "sleep in case a wake-up is missed (e.g. a prepared transaction).",
+	                        &guc_worker_naptime_s, 10, 1, 3600, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr, nullptr);
+	DefineCustomIntVariable("europeana.worker_threads", "LibTorch and decode threads per worker (0: cores / workers).",
+	                        nullptr, &guc_worker_threads, 0, 0, 256, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+	if (guc_worker_count <= 0) {
+		return;
+	}
+	RequestWorkerSharedMemory(guc_worker_count);
+	for (int i = 0; i < guc_worker_count; i++) {
+		BackgroundWorker worker;
+		memset(&worker, 0, sizeof(worker));
+		worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+		worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+		worker.bgw_restart_time = kRestartSeconds;
+		strlcpy(worker.bgw_library_name, "europeana", BGW_MAXLEN);
+		strlcpy(worker.bgw_function_name, "europeana_worker_main", BGW_MAXLEN);
+		snprintf(worker.bgw_name, BGW_MAXLEN, "europeana worker %d", i + 1);
+		strlcpy(worker.bgw_type, "europeana worker", BGW_MAXLEN);
+		worker.bgw_main_arg = Int32GetDatum(i);
+		RegisterBackgroundWorker(&worker);
+	}
+}
+
+} // namespace europeana::pg
+
+/*
+ * Worker entry point.  No C++ object with a destructor lives in this frame: errors
+ * longjmp back to the sigsetjmp below.
+ */
+void
+europeana_worker_main(Datum main_arg) {
+	using namespace europeana::pg;
+	worker_index = DatumGetInt32(main_arg);
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	TuneMalloc();
+	MarkAsWorker();
+	BackgroundWorkerInitializeConnection(guc_database, nullptr, 0);
+	ChooseDevice(worker_index);
+	AttachWorkerSlot(worker_index, worker_device);
+	pgstat_report_appname(psprintf("europeana worker %d", worker_index + 1));
+
+	MemoryContext loop_cxt = AllocSetContextCreate(TopMemoryContext, "europeana worker", ALLOCSET_DEFAULT_SIZES);
+	sigjmp_buf local_sigjmp_buf;
+	if (sigsetjmp(local_sigjmp_buf, 1) != 0) {
+		/* an ERROR in RunOnce: report it, clean up, back off, go on */
+		error_context_stack = nullptr;
+		HOLD_INTERRUPTS();
+		MemoryContextSwitchTo(loop_cxt);
+		ErrorData *edata = CopyErrorData();
+		EmitErrorReport();
+		AbortOutOfAnyTransaction();
+		pgstat_report_activity(STATE_IDLE, nullptr);
+		RecordWorkerError(edata->message);
+		MemoryContextSwitchTo(TopMemoryContext);
+		FlushErrorState();
+		MemoryContextReset(loop_cxt);
+		registered_model[0] = '\0'; /* re-register: the failed transaction may have held it */
+		RESUME_INTERRUPTS();
+		consecutive_errors = std::min(consecutive_errors + 1, 6);
+		const long backoff_ms = std::min(60000L, 1000L << consecutive_errors);
+		(void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, backoff_ms, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+	PG_exception_stack = &local_sigjmp_buf;
+
+	ereport(LOG, (errmsg("europeana worker %d started on %s, database \"%s\", model %s", worker_index + 1,
+	                     worker_device, guc_database, ModelName())));
+	for (;;) {
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending) {
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		MemoryContextSwitchTo(loop_cxt);
+		const long sleep_ms = DatumGetInt64(CallGuarded(
+		    [](FunctionCallInfo) -> Datum {
+			    if (strcmp(worker_device, "cpu") != 0) {
+				    throw europeana::Error(europeana::ErrorKind::InvalidInput,
+				                std::string("device \"") + worker_device + "\" is not supported by this build",
+				                "This build of the europeana library runs on the CPU only; set "
+				                "europeana.worker_devices = 'cpu'.");
+			    }
+			    return Int64GetDatum(RunOnce());
+		    },
+		    nullptr));
+		MemoryContextReset(loop_cxt);
+		consecutive_errors = 0;
+		if (sleep_ms > 0) {
+			WorkerHeartbeat();
+			(void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, sleep_ms, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+		}
+	}
+}
