@@ -73,15 +73,19 @@ chmod a+r "$FAKES"/*
 step "SQL tests (pgTAP) on a throwaway cluster"
 CLUSTER=$BUILD/pgtest
 trap 'scripts/pg_cluster.sh stop "$CLUSTER" || true; stop_fakes' EXIT
-scripts/pg_cluster.sh start "$CLUSTER" --preload
+# one background worker, pointed at a database without the extension: it must wait there
+# (10_workers) and leave the suites' own database alone
+PG_CLUSTER_CONF="europeana.worker_count = 1
+europeana.database = 'europeana_idle'" scripts/pg_cluster.sh start "$CLUSTER" --preload
 # shellcheck disable=SC1091
 source "$CLUSTER/env"
-psql -XAtq -c "CREATE EXTENSION IF NOT EXISTS pgtap"
+psql -XAtq -c "CREATE EXTENSION IF NOT EXISTS pgtap" -c "CREATE DATABASE europeana_idle"
 pg_prove -f \
   -S samples="$EUROPEANA_MODEL_SOURCE/samples" -S fixtures="$BUILD/fixtures" -S testmodels="$BUILD/testmodels" \
   -S brokenmodels="$BUILD/brokenmodels" -S clothing="$BUILD/data/clothing" \
   -S faulty_url="$FAULTY/record/v2/search.json" -S faulty_thumb="$FAULTY/thumbnail/v2/url.json" \
   -S slow_url="$SLOW/record/v2/search.json" -S expected_dir="$FAKES" -S api_key="$API_KEY" \
+  -S server_log="$CLUSTER/server.log" \
   tests/pgtap/*.sql
 if grep -E "PANIC|terminated by signal|server process .* was terminated" "$CLUSTER/server.log"; then
   echo "test: the server log shows a crashed backend" >&2

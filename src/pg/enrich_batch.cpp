@@ -35,6 +35,7 @@ struct Ranked {
 struct ItemResult {
 	int64 queue_id;
 	int64 image_id;
+	int same_as; /* -1, or the earlier item of the same image (queued for the default model and by name) */
 	bool ok;
 	int nranked;
 	Ranked ranked[kEnrichTopK];
@@ -102,10 +103,15 @@ MakeArray(Datum *values, bool *nulls, int n, Oid type) {
 void
 Classify(const char *model, const core::ClassifierSettings &settings, int decode_threads, bytea **images, int n,
          ItemResult *results) {
-	std::vector<core::BatchItem> items(n);
+	std::vector<core::BatchItem> items;
+	items.reserve(n);
 	for (int i = 0; i < n; i++) {
-		items[i].key = i;
-		items[i].image = AsBytes(images[i]);
+		if (images[i] != nullptr) { /* an image claimed twice in one batch is classified once */
+			core::BatchItem item;
+			item.key = i;
+			item.image = AsBytes(images[i]);
+			items.push_back(item);
+		}
 	}
 	const core::ShouldStop stop = [] { return StopRequested(); };
 	std::vector<core::BatchOutcome> outcomes;
@@ -117,16 +123,16 @@ Classify(const char *model, const core::ClassifierSettings &settings, int decode
 			throw; /* the model, not an image: nothing to record per item */
 		}
 		outcomes.clear();
-		for (int i = 0; i < n; i++) {
+		for (const auto &item : items) {
 			try {
-				auto single = core::ClassifyBatch({items[i]}, model, settings, 1, stop);
+				auto single = core::ClassifyBatch({item}, model, settings, 1, stop);
 				outcomes.push_back(std::move(single[0]));
 			} catch (const Error &one) {
 				if (one.Kind() == ErrorKind::Cancelled) {
 					throw;
 				}
 				core::BatchOutcome failed;
-				failed.key = i;
+				failed.key = item.key;
 				failed.error_kind = one.Kind();
 				failed.error = one.what();
 				outcomes.push_back(std::move(failed));
@@ -135,6 +141,15 @@ Classify(const char *model, const core::ClassifierSettings &settings, int decode
 	}
 	for (const auto &o : outcomes) {
 		CopyOutcome(o, &results[o.key]);
+	}
+	for (int i = 0; i < n; i++) {
+		if (results[i].same_as >= 0) {
+			const ItemResult &first = results[results[i].same_as];
+			results[i].ok = first.ok;
+			results[i].nranked = 0; /* its results are written once, with the first */
+			results[i].error = first.error;
+			results[i].sqlstate = first.sqlstate;
+		}
 	}
 }
 
@@ -170,7 +185,14 @@ RunEnrichBatch(const EnrichTarget &target, int limit, const core::ClassifierSett
 		HeapTuple row = SPI_tuptable->vals[i];
 		results[i].queue_id = DatumGetInt64(SPI_getbinval(row, SPI_tuptable->tupdesc, 1, &isnull));
 		results[i].image_id = DatumGetInt64(SPI_getbinval(row, SPI_tuptable->tupdesc, 2, &isnull));
-		images[i] = DatumGetByteaPP(SPI_getbinval(row, SPI_tuptable->tupdesc, 3, &isnull));
+		results[i].same_as = -1;
+		for (int j = 0; j < i && results[i].same_as < 0; j++) {
+			if (results[j].image_id == results[i].image_id) {
+				results[i].same_as = j;
+			}
+		}
+		images[i] = results[i].same_as < 0 ? DatumGetByteaPP(SPI_getbinval(row, SPI_tuptable->tupdesc, 3, &isnull))
+		                                    : nullptr;
 	}
 
 	/* phase 2: C++ only */
@@ -197,7 +219,7 @@ RunEnrichBatch(const EnrichTarget &target, int limit, const core::ClassifierSett
 			Datum fv[4] = {Int64GetDatum(r.queue_id), CStringGetTextDatum(r.error),
 			               CStringGetTextDatum(unpack_sql_state(r.sqlstate)), Int32GetDatum(kEnrichMaxAttempts)};
 			SPI_execute_with_args(kRecordFailure, 4, ft, fv, nullptr, false, 0);
-			out.refused++;
+			out.refused += r.same_as < 0 ? 1 : 0;
 			continue;
 		}
 		for (int k = 0; k < r.nranked; k++) {
@@ -214,7 +236,7 @@ RunEnrichBatch(const EnrichTarget &target, int limit, const core::ClassifierSett
 			rows++;
 		}
 		done[ndone++] = Int64GetDatum(r.queue_id);
-		out.enriched++;
+		out.enriched += r.same_as < 0 ? 1 : 0;
 	}
 	if (rows > 0) {
 		Oid wt[7] = {INT4OID, INT8ARRAYOID, INT2ARRAYOID, TEXTARRAYOID, FLOAT4ARRAYOID, TEXTARRAYOID, FLOAT4ARRAYOID};

@@ -8,13 +8,13 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION europeana;
-SELECT plan(110);
+SELECT plan(114);
 
 -- tables and view
 SELECT has_schema('europeana');
 SELECT tables_are('europeana', ARRAY['concepts', 'harvest_runs', 'records', 'record_concepts', 'images', 'models',
                                      'enrichment_queue', 'enrichments']);
-SELECT views_are('europeana', ARRAY['dataset', 'harvest_progress', 'queue_status']);
+SELECT views_are('europeana', ARRAY['dataset', 'harvest_progress', 'queue_status', 'worker_status']);
 SELECT columns_are('europeana', 'dataset', ARRAY['category', 'skos_concept', 'URI', 'ID', 'URL']);
 SELECT columns_are('europeana', 'concepts', ARRAY['concept_id', 'name', 'uri', 'europeana_base_uri', 'europeana_uri',
                    'getty_aat_uri', 'wikidata_uri', 'dbpedia_uri', 'builtin']);
@@ -22,7 +22,12 @@ SELECT col_type_is('europeana', 'images', 'content', 'bytea', 'images.content is
 SELECT is((SELECT attstorage::text FROM pg_attribute WHERE attrelid = 'europeana.images'::regclass
            AND attname = 'content'), 'e', 'images.content has storage EXTERNAL (JPEGs do not compress)');
 SELECT col_is_pk('europeana', 'records', 'record_id', 'records are keyed by the Europeana id');
-SELECT col_is_pk('europeana', 'enrichment_queue', 'image_id', 'an image is queued at most once');
+SELECT col_is_pk('europeana', 'enrichment_queue', 'queue_id', 'queue rows have a key of their own');
+SELECT is((SELECT indnullsnotdistinct FROM pg_index WHERE indrelid = 'europeana.enrichment_queue'::regclass AND indisunique
+           AND NOT indisprimary), true, 'an image is queued at most once per model, NULL (the default model) counting as one');
+SELECT has_trigger('europeana', 'enrichment_queue', 'enrichment_queue_wake', 'queued work wakes the workers at commit');
+SELECT is((SELECT tgtype & 1 FROM pg_trigger WHERE tgname = 'enrichment_queue_wake')::int, 0,
+          'the wake-up trigger fires once per statement, not per row');
 SELECT col_is_unique('europeana', 'enrichments', ARRAY['image_id', 'model_id', 'rank'], 'one result per image, model and rank');
 SELECT fk_ok('europeana', 'enrichments', 'model_id', 'europeana', 'models', 'model_id');
 SELECT fk_ok('europeana', 'enrichments', 'concept_id', 'europeana', 'concepts', 'concept_id');
@@ -36,7 +41,8 @@ SELECT has_type('europeana', 'classification', 'composite type classification');
 -- functions: signatures, return types, volatility, strictness, parallel labels
 SELECT functions_are('europeana', ARRAY['_classify', '_images_before_write', '_images_enqueue', 'available_models',
                      'classify_image', 'classify_image_topk', 'concept_id', 'enrich', 'fetch_images', 'harvest',
-                     'image_info', 'model_labels', 'register_model', 'search', 'verify_model']);
+                     'image_info', 'model_labels', 'register_model', 'search', 'verify_model', '_wake_workers',
+                     '_worker_status', 'request_enrichment']);
 SELECT has_function('europeana', 'classify_image', ARRAY['bytea', 'text']);
 SELECT function_returns('europeana', 'classify_image', ARRAY['bytea', 'text'], 'europeana.classification');
 SELECT has_function('europeana', 'classify_image_topk', ARRAY['bytea', 'integer', 'text']);
@@ -77,10 +83,12 @@ SELECT is_strict('europeana', 'concept_id', ARRAY['text']);
 SELECT results_eq(
   $$SELECT p.proname::text COLLATE "default", p.proparallel::text COLLATE "default" FROM pg_proc p
     WHERE p.pronamespace = 'europeana'::regnamespace ORDER BY 1$$,
-  $$VALUES ('_classify', 'r'), ('_images_before_write', 'u'), ('_images_enqueue', 'u'), ('available_models', 'r'),
+  $$VALUES ('_classify', 'r'), ('_images_before_write', 'u'), ('_images_enqueue', 'u'), ('_wake_workers', 'u'),
+           ('_worker_status', 'r'), ('available_models', 'r'),
            ('classify_image', 'r'), ('classify_image_topk', 'r'), ('concept_id', 's'), ('enrich', 'u'),
            ('fetch_images', 'u'), ('harvest', 'u'),
-           ('image_info', 's'), ('model_labels', 'r'), ('register_model', 'u'), ('search', 'u'), ('verify_model', 'r')$$,
+           ('image_info', 's'), ('model_labels', 'r'), ('register_model', 'u'), ('request_enrichment', 'u'),
+           ('search', 'u'), ('verify_model', 'r')$$,
   'every function has its deliberate parallel label (inference is restricted: a parallel worker would reload the model)');
 SELECT results_eq(
   $$SELECT p.proname::text COLLATE "default" FROM pg_proc p WHERE p.pronamespace = 'europeana'::regnamespace
@@ -110,6 +118,8 @@ SELECT function_privs_are('europeana', 'verify_model', ARRAY['text'], 'public', 
                           'verify_model (reads server files) is not executable by PUBLIC');
 SELECT function_privs_are('europeana', 'register_model', ARRAY['text'], 'public', ARRAY[]::text[],
                           'register_model is not executable by PUBLIC');
+SELECT function_privs_are('europeana', 'request_enrichment', ARRAY['text', 'boolean'], 'public', ARRAY[]::text[],
+                          'request_enrichment is not executable by PUBLIC');
 SELECT table_privs_are('europeana', 'concepts', 'public', ARRAY['SELECT']);
 SELECT table_privs_are('europeana', 'models', 'public', ARRAY['SELECT']);
 SELECT table_privs_are('europeana', 'images', 'public', ARRAY[]::text[], 'images are private to the owner by default');
