@@ -14,6 +14,14 @@ Run with Debian's /usr/bin/python3 (python3-torch 1.13, python3-torchvision 0.14
         (half: 1 when the centre crop's offset is an exact .5 that torchvision rounds to even, i.e.
         where rounding half away from zero would crop one pixel further)
 
+    python_baseline.py model-only --model M.pt [--batch 16] [--threads T] [--seconds S]
+        The network's ceiling: forward passes over an already preprocessed random batch, with the
+        optimised graph (variant b), T intra-op threads. Prints: images_per_second batches
+    python_baseline.py pipeline --model M.pt [--batch 16] [--threads T] [--workers W] LIST
+        The pilot-style batch pipeline over the image files listed in LIST: a DataLoader with W
+        worker processes (PIL decode + the transforms below), batches of 16, the model as loaded
+        (variant a) with T threads, softmax, top-1. Prints: images_per_second images seconds
+
 Variants:
     a  the pilot's way: torch.jit.load of the TorchScript file as it is (no freeze)
     b  the same, with torch.jit.optimize_for_inference(torch.jit.freeze(model.eval())),
@@ -118,6 +126,53 @@ def cmd_labels(args):
               f"\t{rw}x{rh}\t{int(half)}", flush=True)
 
 
+def cmd_model_only(args):
+    torch.set_num_threads(args.threads)
+    model = load_model(args.model, "b")
+    x = torch.randn(args.batch, 3, 224, 224)
+    with torch.no_grad():
+        for _ in range(3):
+            model(x)
+        n = 0
+        t0 = time.perf_counter()
+        while time.perf_counter() - t0 < args.seconds:
+            torch.softmax(model(x), dim=1)
+            n += 1
+        dt = time.perf_counter() - t0
+    print(f"{n * args.batch / dt:.1f}\t{n}", flush=True)
+
+
+class FileImages(torch.utils.data.Dataset):
+    def __init__(self, paths):
+        self.paths = paths
+
+    def __len__(self):
+        return len(self.paths)
+
+    def __getitem__(self, i):
+        with open(self.paths[i], "rb") as f:
+            img = Image.open(io.BytesIO(f.read())).convert("RGB")
+        return PREPROCESS(img)
+
+
+def cmd_pipeline(args):
+    torch.set_num_threads(args.threads)
+    model = load_model(args.model, "a")
+    with open(args.list, encoding="utf-8") as f:
+        paths = [line.strip() for line in f if line.strip()]
+    loader = torch.utils.data.DataLoader(FileImages(paths), batch_size=args.batch, num_workers=args.workers)
+    with torch.no_grad():
+        model(torch.randn(1, 3, 224, 224))  # load, as a warm process would have
+        n = 0
+        t0 = time.perf_counter()
+        for x in loader:
+            probs = torch.softmax(model(x), dim=1)
+            probs.max(dim=1)
+            n += x.shape[0]
+        dt = time.perf_counter() - t0
+    print(f"{n / dt:.1f}\t{n}\t{dt:.2f}", flush=True)
+
+
 def resized_size(w, h, s=256):
     """torchvision Resize(256)'s output size."""
     return (s, int(s * h / w)) if w <= h else (int(s * w / h), s)
@@ -137,13 +192,28 @@ def main():
     lab.add_argument("--model", required=True)
     lab.add_argument("--labels", required=True)
     lab.add_argument("list")
+    mo = sub.add_parser("model-only")
+    mo.add_argument("--model", required=True)
+    mo.add_argument("--batch", type=int, default=16)
+    mo.add_argument("--threads", type=int, default=1)
+    mo.add_argument("--seconds", type=float, default=10.0)
+    pl = sub.add_parser("pipeline")
+    pl.add_argument("--model", required=True)
+    pl.add_argument("--batch", type=int, default=16)
+    pl.add_argument("--threads", type=int, default=1)
+    pl.add_argument("--workers", type=int, default=1)
+    pl.add_argument("list")
     args = parser.parse_args()
 
     torch.set_num_threads(1)
     if args.cmd == "latency":
         cmd_latency(args)
-    else:
+    elif args.cmd == "labels":
         cmd_labels(args)
+    elif args.cmd == "model-only":
+        cmd_model_only(args)
+    else:
+        cmd_pipeline(args)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # `make bench`: latency of europeana.classify_image against the pilot's Python pipeline, on
-# this machine, in one run; top-1 agreement with the Python pipeline; writes bench/RESULTS.md.
+# this machine, in one run; top-1 agreement with the Python pipeline; then harvest/fetch
+# (bench/harvest_fetch.sh) and the background workers' enrichment (bench/enrich.sh), each
+# against its baseline in the same run; writes bench/RESULTS.md.
 #
 # Needs the extension installed (make install) and Debian's python3-torch/torchvision/PIL
 # (make deps).  Tunables (environment): BUILD (build), N_PY_A (40), N_PY_B (100), N_PG (200),
@@ -390,6 +392,8 @@ MD
 
 bench/harvest_fetch.sh "$OUT/harvest_section.md"
 cat "$OUT/harvest_section.md" >>"$RES"
+bench/enrich.sh "$OUT/enrich_section.md"
+cat "$OUT/enrich_section.md" >>"$RES"
 
 cp "$RES" bench/RESULTS.md
 cat "$RES"
