@@ -118,9 +118,10 @@ Classify(const char *model, const core::ClassifierSettings &settings, int decode
 	try {
 		outcomes = core::ClassifyBatch(items, model, settings, decode_threads, stop);
 	} catch (const Error &e) {
-		if (e.Kind() == ErrorKind::Cancelled || e.Kind() == ErrorKind::NotFound || e.Kind() == ErrorKind::MissingFile ||
-		    e.Kind() == ErrorKind::Corrupt) {
-			throw; /* the model, not an image: nothing to record per item */
+		if (e.Kind() != ErrorKind::Internal && e.Kind() != ErrorKind::ResourceLimit) {
+			/* cancelled, or the model or device is unusable: not the images' fault, so
+			 * nothing is recorded on them */
+			throw;
 		}
 		outcomes.clear();
 		for (const auto &item : items) {

@@ -15,13 +15,16 @@
 
 #include <ATen/Parallel.h>
 #include <opencv2/core/utility.hpp>
+#include <torch/cuda.h>
 #include <torch/script.h>
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <map>
-#include <thread>
 #include <memory>
+#include <mutex>
+#include <thread>
 #include <sys/stat.h>
 
 namespace europeana::core {
@@ -58,7 +61,42 @@ struct LoadedModel {
 	FileIdentity metadata_id;
 	FileIdentity weights_id;
 	torch::jit::Module module;
+	c10::Device device {c10::kCPU};
+	at::ScalarType dtype = at::kFloat;
+	bool channels_last = false;
 };
+
+/* The device and dtype a model runs with under `settings`; throws InvalidInput or
+ * Unavailable for what this build or machine cannot do. */
+void
+ResolvePlacement(const ClassifierSettings &settings, c10::Device *device, at::ScalarType *dtype) {
+	try {
+		*device = c10::Device(settings.device.empty() ? std::string("cpu") : settings.device);
+	} catch (const c10::Error &) {
+		throw Error(ErrorKind::InvalidInput, "unknown device \"" + settings.device + "\"",
+		            "Use cpu, cuda or cuda:N.");
+	}
+	std::string why;
+	if (!DeviceAvailable(settings.device, &why)) {
+		throw Error(ErrorKind::Unavailable, why, "Set europeana.worker_devices to devices this server has.");
+	}
+	const std::string &p = settings.precision;
+	if (p == "auto" || p.empty()) {
+		*dtype = device->is_cuda() ? at::kHalf : at::kFloat;
+	} else if (p == "fp32") {
+		*dtype = at::kFloat;
+	} else if (p == "fp16") {
+		*dtype = at::kHalf;
+	} else if (p == "bf16") {
+		*dtype = at::kBFloat16;
+	} else {
+		throw Error(ErrorKind::InvalidInput, "unknown precision \"" + p + "\"", "Use auto, fp32, fp16 or bf16.");
+	}
+	if (!device->is_cuda() && *dtype != at::kFloat) {
+		throw Error(ErrorKind::InvalidInput, "precision " + p + " needs a CUDA device",
+		            "On the CPU models run in fp32; use precision auto or fp32.");
+	}
+}
 
 using Cache = std::map<std::string, std::shared_ptr<LoadedModel>>;
 
@@ -97,17 +135,37 @@ ConfigureRuntime(const ClassifierSettings &settings) {
 	}
 }
 
-void
-ForwardInto(LoadedModel &m, const at::Tensor &input, std::vector<float> *probs) {
+/* Runs the network on `input` (a float CPU tensor, pinned when the model is on CUDA) and
+ * returns the [batch, labels] probabilities as float on the model's device.  On CUDA this
+ * only enqueues the copy and the kernels: the caller's Collect waits for them, so decoding
+ * can go on meanwhile.  A CUDA out-of-memory splits the batch in halves and retries. */
+at::Tensor
+LaunchForward(LoadedModel &m, const at::Tensor &input) {
 	c10::InferenceMode guard;
 	at::Tensor out;
 	try {
-		const c10::IValue result = m.module.forward({input});
+		at::Tensor x = input;
+		if (m.device.is_cuda()) {
+			x = x.to(m.device, m.dtype, /*non_blocking=*/true);
+			if (m.channels_last) {
+				x = x.contiguous(at::MemoryFormat::ChannelsLast);
+			}
+		}
+		const c10::IValue result = m.module.forward({x});
 		if (!result.isTensor()) {
 			throw Error(ErrorKind::Corrupt, "model \"" + m.spec.name + "\" does not return a tensor",
 			            "A classification model must return a [batch, labels] tensor.");
 		}
 		out = result.toTensor();
+	} catch (const c10::OutOfMemoryError &e) {
+		if (input.size(0) > 1) {
+			const int64_t half = input.size(0) / 2;
+			at::Tensor a = LaunchForward(m, input.narrow(0, 0, half));
+			at::Tensor b = LaunchForward(m, input.narrow(0, half, input.size(0) - half));
+			return at::cat({a, b}, 0);
+		}
+		throw Error(ErrorKind::ResourceLimit, "out of device memory in model \"" + m.spec.name + "\": " + TorchMessage(e),
+		            "Lower europeana.batch_size or run fewer workers on this device.");
 	} catch (const c10::Error &e) {
 		throw Error(ErrorKind::Internal, "inference failed in model \"" + m.spec.name + "\": " + TorchMessage(e));
 	}
@@ -122,7 +180,8 @@ ForwardInto(LoadedModel &m, const at::Tensor &input, std::vector<float> *probs) 
 		            "model \"" + m.spec.name + "\" returned " + std::to_string(out.size(0)) + " rows for a batch of " +
 		                std::to_string(input.size(0)));
 	}
-	out = out.to(at::kFloat).contiguous();
+	c10::InferenceMode scoring;
+	out = out.to(at::kFloat);
 	switch (m.spec.output) {
 	case OutputKind::Logits:
 		out = out.softmax(1);
@@ -133,7 +192,26 @@ ForwardInto(LoadedModel &m, const at::Tensor &input, std::vector<float> *probs) 
 	case OutputKind::Probabilities:
 		break;
 	}
-	probs->assign(out.data_ptr<float>(), out.data_ptr<float>() + out.numel());
+	return out;
+}
+
+/* Waits for a launched forward and appends its probabilities (row-major) to *probs. */
+void
+Collect(LoadedModel &m, const at::Tensor &launched, std::vector<float> *probs) {
+	c10::InferenceMode guard;
+	at::Tensor host;
+	try {
+		host = launched.to(at::kCPU).contiguous();
+	} catch (const c10::Error &e) {
+		throw Error(ErrorKind::Internal, "inference failed in model \"" + m.spec.name + "\": " + TorchMessage(e));
+	}
+	probs->insert(probs->end(), host.data_ptr<float>(), host.data_ptr<float>() + host.numel());
+}
+
+void
+ForwardInto(LoadedModel &m, const at::Tensor &input, std::vector<float> *probs) {
+	probs->clear();
+	Collect(m, LaunchForward(m, input), probs);
 }
 
 std::shared_ptr<LoadedModel>
@@ -149,12 +227,34 @@ LoadModel(const ClassifierSettings &settings, const std::string &name) {
 			at::globalContext().setQEngine(at::QEngine::QNNPACK);
 		}
 	}
+	ResolvePlacement(settings, &m->device, &m->dtype);
+	if (m->device.is_cuda() && m->spec.quantized) {
+		throw Error(ErrorKind::InvalidInput, "model \"" + name + "\" is quantized and runs on the CPU only",
+		            "Use a float model on CUDA devices.");
+	}
+	m->channels_last = m->device.is_cuda();
 	try {
-		m->module = torch::jit::load(m->spec.weights_path, c10::Device(c10::kCPU));
+		m->module = torch::jit::load(m->spec.weights_path, m->device);
 		m->module.eval();
+		{
+			/* placement before freezing: frozen weights become graph constants that
+			 * Module::to no longer reaches */
+			torch::NoGradGuard no_grad;
+			if (m->dtype != at::kFloat) {
+				m->module.to(m->dtype);
+			}
+			if (m->channels_last) {
+				for (at::Tensor p : m->module.parameters()) {
+					if (p.dim() == 4) {
+						p.set_data(p.contiguous(at::MemoryFormat::ChannelsLast));
+					}
+				}
+			}
+		}
 		if (m->spec.optimize && !m->spec.quantized) {
 			/* torch.jit.optimize_for_inference(torch.jit.freeze(m)): folds into oneDNN
-			 * convolutions, about 20x faster for MobileNetV2 on Debian's build. */
+			 * convolutions, about 20x faster for MobileNetV2 on Debian's build; on CUDA it
+			 * folds batch norms into the convolutions. */
 			torch::jit::Module frozen = torch::jit::freeze(m->module);
 			m->module = torch::jit::optimize_for_inference(frozen);
 		}
@@ -180,7 +280,7 @@ LoadModel(const ClassifierSettings &settings, const std::string &name) {
 std::shared_ptr<LoadedModel>
 GetModel(const ClassifierSettings &settings, const std::string &name) {
 	Cache &cache = ModelCache();
-	const std::string key = settings.model_dir + "\x1f" + name;
+	const std::string key = settings.model_dir + "\x1f" + name + "\x1f" + settings.device + "\x1f" + settings.precision;
 	auto it = cache.find(key);
 	if (it != cache.end()) {
 		FileIdentity meta, weights;
@@ -296,12 +396,30 @@ ClassifyBatch(const std::vector<BatchItem> &items, const std::string &model_name
 	const DecodeOptions options = DecodeOptionsFor(spec, settings);
 	const size_t n = items.size();
 	const int64_t plane = static_cast<int64_t>(3) * spec.input.crop_height * spec.input.crop_width;
+	const bool gpu = m->device.is_cuda();
 
 	std::vector<BatchOutcome> out(n);
 	std::vector<DecodedImage> decoded(n);
+	if (n == 0) {
+		return out;
+	}
+	/* pinned host memory on CUDA, so that the copy to the device is asynchronous */
 	at::Tensor input = torch::empty({static_cast<int64_t>(n), 3, spec.input.crop_height, spec.input.crop_width},
-	                                at::kFloat);
+	                                at::TensorOptions().dtype(at::kFloat).pinned_memory(gpu));
 	float *base = input.data_ptr<float>();
+
+	/* Chunks: on CUDA the forward of a chunk is launched as soon as its images are decoded,
+	 * and the GPU runs it while the threads decode the next chunk.  On the CPU the forward
+	 * needs the cores itself, so the batch is one chunk. */
+	const size_t chunk = gpu && settings.pipeline_chunk > 0 ? static_cast<size_t>(settings.pipeline_chunk) : n;
+	const size_t nchunks = (n + chunk - 1) / chunk;
+	const auto chunk_size = [&](size_t c) { return std::min(chunk, n - c * chunk); };
+	std::unique_ptr<std::atomic<size_t>[]> done(new std::atomic<size_t>[nchunks]);
+	for (size_t c = 0; c < nchunks; c++) {
+		done[c].store(0);
+	}
+	std::mutex mu;
+	std::condition_variable chunk_done;
 
 	/* Decode and preprocess in parallel: each thread takes the next item and writes its
 	 * own slice of the batch tensor.  A bad image is an outcome, never a failed batch. */
@@ -324,6 +442,11 @@ ClassifyBatch(const std::vector<BatchItem> &items, const std::string &model_name
 			o.error_kind = ErrorKind::Internal;
 			o.error = e.what();
 		}
+		const size_t c = i / chunk;
+		if (done[c].fetch_add(1) + 1 == chunk_size(c)) {
+			std::lock_guard<std::mutex> lock(mu);
+			chunk_done.notify_all();
+		}
 	};
 	std::atomic<size_t> next {0};
 	std::atomic<bool> stopped {false};
@@ -332,53 +455,112 @@ ClassifyBatch(const std::vector<BatchItem> &items, const std::string &model_name
 			process(i);
 		}
 	};
-	const size_t threads = std::clamp<size_t>(static_cast<size_t>(std::max(decode_threads, 1)), 1, std::max<size_t>(n, 1));
+	const size_t threads = std::clamp<size_t>(static_cast<size_t>(std::max(decode_threads, 1)), 1, n);
 	std::vector<std::thread> pool;
+	/* joins the pool however this scope is left (a launch may throw) */
+	struct JoinAll {
+		std::vector<std::thread> &pool;
+		std::atomic<bool> &stop;
+		~JoinAll() {
+			stop.store(true);
+			for (std::thread &t : pool) {
+				if (t.joinable()) {
+					t.join();
+				}
+			}
+		}
+	} join_all {pool, stopped};
 	for (size_t t = 1; t < threads; t++) {
 		pool.emplace_back(worker);
 	}
-	/* The calling thread decodes too, and is the only one that polls should_stop (it may
-	 * read the caller's interrupt flags, which only the main thread should). */
-	for (size_t i = next.fetch_add(1); i < n; i = next.fetch_add(1)) {
-		if (should_stop && should_stop()) {
-			stopped.store(true);
-			break;
+
+	/* The calling thread decodes too, launches each chunk's forward as soon as the chunk is
+	 * complete, and is the only one that polls should_stop (it may read the caller's
+	 * interrupt flags, which only the main thread should). */
+	std::vector<std::vector<int64_t>> good(nchunks);
+	std::vector<std::vector<at::Tensor>> launched(nchunks);
+	const int64_t max_batch = spec.max_batch > 0 ? spec.max_batch : static_cast<int64_t>(n);
+	const auto launch = [&](size_t c) {
+		const int64_t first = static_cast<int64_t>(c * chunk);
+		for (int64_t i = first; i < first + static_cast<int64_t>(chunk_size(c)); i++) {
+			if (out[static_cast<size_t>(i)].ok) {
+				good[c].push_back(i);
+			}
 		}
-		process(i);
-	}
-	for (std::thread &t : pool) {
-		t.join();
+		if (good[c].empty()) {
+			return;
+		}
+		at::Tensor batch = good[c].size() == chunk_size(c)
+		                       ? input.narrow(0, first, static_cast<int64_t>(chunk_size(c)))
+		                       : input.index_select(0, torch::tensor(good[c], at::kLong));
+		/* Never feed a graph a larger batch than its metadata allows: a file exported for
+		 * batch 1 (the quantized mobile MobileNetV2) does not fail cleanly on more, QNNPACK
+		 * crashes. */
+		for (int64_t g = 0; g < batch.size(0); g += max_batch) {
+			launched[c].push_back(LaunchForward(*m, batch.narrow(0, g, std::min(max_batch, batch.size(0) - g))));
+		}
+	};
+	size_t c = 0;
+	while (c < nchunks) {
+		if (done[c].load() == chunk_size(c)) {
+			launch(c++);
+			continue;
+		}
+		const size_t i = next.fetch_add(1);
+		if (i < n) {
+			if (should_stop && should_stop()) {
+				stopped.store(true);
+				break;
+			}
+			process(i);
+			continue;
+		}
+		std::unique_lock<std::mutex> lock(mu);
+		chunk_done.wait(lock, [&] { return done[c].load() == chunk_size(c); });
 	}
 	if (stopped.load()) {
 		throw Error(ErrorKind::Cancelled, "classification cancelled");
 	}
 
-	/* One forward over the images that decoded; failed slots are left out. */
-	std::vector<int64_t> good;
-	for (size_t i = 0; i < n; i++) {
-		if (out[i].ok) {
-			good.push_back(static_cast<int64_t>(i));
+	const size_t labels = spec.labels.size();
+	std::vector<float> probs;
+	for (size_t k = 0; k < nchunks; k++) {
+		probs.clear();
+		for (const at::Tensor &t : launched[k]) {
+			Collect(*m, t, &probs);
+		}
+		for (size_t g = 0; g < good[k].size(); g++) {
+			const size_t i = static_cast<size_t>(good[k][g]);
+			out[i].result = Score(spec, probs.data() + g * labels, labels, decoded[i]);
 		}
 	}
-	if (good.empty()) {
-		return out;
-	}
-	at::Tensor batch = good.size() == n ? input : input.index_select(0, torch::tensor(good, at::kLong));
-	/* Never feed a graph a larger batch than its metadata allows: a file exported for batch
-	 * 1 (the quantized mobile MobileNetV2) does not fail cleanly on more, QNNPACK crashes. */
-	std::vector<float> probs;
-	const int64_t chunk = spec.max_batch > 0 ? spec.max_batch : batch.size(0);
-	std::vector<float> part;
-	for (int64_t g = 0; g < batch.size(0); g += chunk) {
-		ForwardInto(*m, batch.narrow(0, g, std::min(chunk, batch.size(0) - g)), &part);
-		probs.insert(probs.end(), part.begin(), part.end());
-	}
-	const size_t labels = spec.labels.size();
-	for (size_t g = 0; g < good.size(); g++) {
-		const size_t i = static_cast<size_t>(good[g]);
-		out[i].result = Score(spec, probs.data() + g * labels, labels, decoded[i]);
-	}
 	return out;
+}
+
+bool
+DeviceAvailable(const std::string &device, std::string *why) {
+	if (device.empty() || device == "cpu") {
+		return true;
+	}
+	if (device != "cuda" && device.rfind("cuda:", 0) != 0) {
+		*why = "unknown device \"" + device + "\"";
+		return false;
+	}
+	if (!torch::cuda::is_available()) {
+		*why = "device " + device + " is not available: this build of LibTorch or this machine has no CUDA";
+		return false;
+	}
+	if (device.size() > 5) {
+		char *end = nullptr;
+		const long index = strtol(device.c_str() + 5, &end, 10);
+		if (end == nullptr || *end != '\0' || index < 0 ||
+		    index >= static_cast<long>(torch::cuda::device_count())) {
+			*why = "device " + device + " is not available: this machine has " +
+			       std::to_string(torch::cuda::device_count()) + " CUDA devices";
+			return false;
+		}
+	}
+	return true;
 }
 
 int

@@ -26,7 +26,20 @@ struct ClassifierSettings {
 	std::string model_dir;
 	uint64_t max_image_pixels = 100000000;
 	int intra_op_threads = 1;
+	/* "cpu", "cuda" or "cuda:N". A model is loaded once per device and precision. */
+	std::string device = "cpu";
+	/* "auto" (fp16 on CUDA, fp32 on the CPU), "fp32", "fp16" or "bf16": the dtype of the
+	 * model's weights and activations (converted before freezing; scores are computed in
+	 * fp32). On CUDA, inputs are also given channels_last, which cuDNN prefers. */
+	std::string precision = "auto";
+	/* Batch items decoded before their forward pass is launched (CUDA only): the GPU runs
+	 * one chunk while the decode threads prepare the next. 0: the whole batch at once. */
+	int pipeline_chunk = 64;
 };
+
+/* Whether this build and machine can run `device` ("cpu", "cuda", "cuda:N"); when not,
+ * *why says why. */
+bool DeviceAvailable(const std::string &device, std::string *why);
 
 struct RankedConcept {
 	std::string concept; /* empty: none of the vocabulary (mapped models only) */

@@ -61,6 +61,7 @@ char *guc_worker_devices = nullptr;
 int guc_batch_size = 16;
 int guc_worker_naptime_s = 10;
 int guc_worker_threads = 0;
+char *guc_worker_precision = nullptr;
 
 constexpr int kRestartSeconds = 5;
 
@@ -135,8 +136,21 @@ WorkerThreads() {
 core::ClassifierSettings
 WorkerSettings() {
 	core::ClassifierSettings s = ClassifierSettingsFromGucs();
-	s.intra_op_threads = WorkerThreads();
+	s.device = worker_device;
+	s.precision = guc_worker_precision != nullptr ? guc_worker_precision : "auto";
+	/* on a GPU the CPU threads decode; LibTorch's own CPU pool would only compete */
+	s.intra_op_threads = strcmp(worker_device, "cpu") == 0 ? WorkerThreads() : 1;
 	return s;
+}
+
+bool
+CheckPrecision(char **newval, void **, GucSource) {
+	const char *v = *newval;
+	if (strcmp(v, "auto") == 0 || strcmp(v, "fp32") == 0 || strcmp(v, "fp16") == 0 || strcmp(v, "bf16") == 0) {
+		return true;
+	}
+	GUC_check_errdetail("Use auto, fp32, fp16 or bf16.");
+	return false;
 }
 
 const char *const kOtherModel =
@@ -268,8 +282,12 @@ RegisterWorkers() {
 	                        "Workers are woken when a transaction that queues images commits; this only bounds the "
 	                        "sleep in case a wake-up is missed (e.g. a prepared transaction).",
 	                        &guc_worker_naptime_s, 10, 1, 3600, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr, nullptr);
-	DefineCustomIntVariable("europeana.worker_threads", "LibTorch and decode threads per worker (0: cores / workers).",
-	                        nullptr, &guc_worker_threads, 0, 0, 256, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+	DefineCustomIntVariable("europeana.worker_threads", "Decode threads per worker, and LibTorch threads on the CPU.",
+	                        "0: the machine's cores divided by europeana.worker_count.", &guc_worker_threads, 0, 0, 256,
+	                        PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+	DefineCustomStringVariable("europeana.worker_precision", "Precision of the workers' models on CUDA.",
+	                           "auto: fp16 on CUDA (with channels_last inputs), fp32 on the CPU; or fp32, fp16, bf16.",
+	                           &guc_worker_precision, "auto", PGC_SIGHUP, 0, CheckPrecision, nullptr, nullptr);
 	if (guc_worker_count <= 0) {
 		return;
 	}
@@ -343,15 +361,7 @@ europeana_worker_main(Datum main_arg) {
 		}
 		MemoryContextSwitchTo(loop_cxt);
 		const long sleep_ms = DatumGetInt64(CallGuarded(
-		    [](FunctionCallInfo) -> Datum {
-			    if (strcmp(worker_device, "cpu") != 0) {
-				    throw europeana::Error(europeana::ErrorKind::InvalidInput,
-				                std::string("device \"") + worker_device + "\" is not supported by this build",
-				                "This build of the europeana library runs on the CPU only; set "
-				                "europeana.worker_devices = 'cpu'.");
-			    }
-			    return Int64GetDatum(RunOnce());
-		    },
+		    [](FunctionCallInfo) -> Datum { return Int64GetDatum(RunOnce()); },
 		    nullptr));
 		MemoryContextReset(loop_cxt);
 		consecutive_errors = 0;

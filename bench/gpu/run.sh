@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# GPU benchmark, run as root on the GPU machine (Ubuntu 24.04, CUDA, PyTorch venv, no
+# package registry) from a checkout that carries the device kit and the model files:
+#   .device-kit/     a copy of ../shared/device-kit (PostgreSQL 15, pgTAP, libpqxx, static OpenCV)
+#   .device-data/    models/ (the MobileNetV2 .pt files and imagenet_classes.txt from
+#                    ../shared/models) and photos/ (source photos; bench/gpu/prepare.sh makes both)
+# It installs the kit, builds the extension against the venv's CUDA LibTorch and the static
+# OpenCV, starts PostgreSQL with the library preloaded and one worker per GPU, stores N JPEGs
+# of 1-4 MP as bytea, and times the workers from the COMMIT of that INSERT to an empty queue,
+# for ResNet-50 and MobileNetV2 in fp16 (channels_last) and fp32, sampling GPU and CPU use.
+# In the same run, on the same GPU: (a) model-only ceilings, (b) the pilot-style Python
+# pipeline, (d) the nvJPEG decode ceiling. With GPUS > 1 it also runs one worker per GPU.
+# Writes $OUT/results.md (and raw logs). Environment: N (2000), DISTINCT (200), BATCH (256),
+# GPUS (all), OUT ($PWD/build-gpu/out).
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT"
+N=${N:-2000}
+DISTINCT=${DISTINCT:-200}
+BATCH=${BATCH:-256}
+OUT=${OUT:-$ROOT/build-gpu/out}
+KIT=$ROOT/.device-kit
+DATA=$ROOT/.device-data
+WORK=/tmp/europeana-gpu
+mkdir -p "$OUT" "$WORK"
+t_start=$SECONDS
+step() { printf '\n=== [%4ds] %s\n' $((SECONDS - t_start)) "$*"; }
+for need in "$KIT/install.sh" "$DATA/models/mobilenet_v2_imagenet_float.pt" "$DATA/photos"; do
+  [ -e "$need" ] || { echo "gpu bench: missing $need (run bench/gpu/prepare.sh on the CPU machine)" >&2; exit 1; }
+done
+
+step "device kit"
+bash "$KIT/install.sh" >"$OUT/kit.log" 2>&1
+# shellcheck disable=SC1091
+source /etc/device-kit.env
+PY=$(command -v python3)
+GPUS=${GPUS:-$(nvidia-smi -L | wc -l)}
+CORES=$(nproc)
+nvidia-smi --query-gpu=index,name,memory.total,driver_version --format=csv,noheader | tee "$OUT/gpus.txt"
+GPU_NAME=$(head -1 "$OUT/gpus.txt" | cut -d, -f2 | sed 's/^ //')
+
+step "build (CUDA LibTorch from the venv, static OpenCV)"
+cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DEUROPEANA_BUILD_TESTS=OFF -DEUROPEANA_BUILD_TOOLS=OFF \
+  -DEUROPEANA_WERROR=OFF -DEUROPEANA_STATIC_DEPS=ON >"$OUT/cmake.log" 2>&1 || { tail -40 "$OUT/cmake.log"; exit 1; }
+ninja -C build-gpu >"$OUT/build.log" 2>&1 || { grep -m20 -B2 -A8 'error' "$OUT/build.log"; exit 1; }
+cmake --install build-gpu >/dev/null
+EUROPEANA_MODEL_SOURCE=$DATA/models scripts/provision_models.sh >/dev/null
+MODELS=$(pg_config --sharedir)/europeana/models
+"$PY" bench/gpu/make_data.py resnet50 "$MODELS" | tee "$OUT/resnet.log"
+chmod -R a+rX "$MODELS"
+
+step "images: $DISTINCT distinct JPEGs, cycled to $N"
+"$PY" bench/gpu/make_data.py images "$DATA/photos" "$WORK/img" "$DISTINCT" | tee "$OUT/images.txt"
+chmod -R a+rX "$WORK"
+ls "$WORK"/img/*.jpg | sort >"$WORK/distinct.txt"
+awk -v n="$N" '{ p[NR] = $0 } END { for (i = 0; i < n; i++) print p[i % NR + 1] }' "$WORK/distinct.txt" >"$WORK/files.txt"
+
+step "python: (a) model-only ceilings, (d) nvJPEG decode ceiling, (b) pilot-style pipeline"
+for net in resnet50_random mobilenet_v2_imagenet_float; do
+  for mode in fp32 fp16cl; do
+    echo "$net $mode $("$PY" bench/gpu/python_gpu.py model-only "$MODELS/$net.pt" "$BATCH" $mode 5)" | tee -a "$OUT/model_only.txt"
+  done
+done
+"$PY" bench/gpu/python_gpu.py decode "$WORK/files.txt" "$BATCH" | tee "$OUT/decode.txt"
+for net in resnet50_random; do
+  echo "$net plain $("$PY" bench/gpu/python_gpu.py pipeline "$MODELS/$net.pt" "$WORK/files.txt" 64 "$CORES")" | tee -a "$OUT/pipeline.txt"
+  echo "$net draft $("$PY" bench/gpu/python_gpu.py pipeline "$MODELS/$net.pt" "$WORK/files.txt" 64 "$CORES" draft)" | tee -a "$OUT/pipeline.txt"
+done
+
+CLUSTER=$WORK/pg
+trap 'scripts/pg_cluster.sh stop "$CLUSTER" >/dev/null 2>&1 || true; kill $(jobs -p) 2>/dev/null || true' EXIT
+# start_cluster WORKERS DEVICES
+start_cluster() {
+  scripts/pg_cluster.sh stop "$CLUSTER" >/dev/null 2>&1 || true
+  PG_CLUSTER_CONF="europeana.worker_count = $1
+europeana.worker_devices = '$2'
+europeana.batch_size = $BATCH
+europeana.worker_naptime = 60
+shared_buffers = 8GB
+max_wal_size = 20GB
+jit = off" scripts/pg_cluster.sh start "$CLUSTER" --preload >/dev/null
+  # shellcheck disable=SC1091
+  source "$CLUSTER/env"
+  psql -XAtq -v ON_ERROR_STOP=1 <<SQL
+CREATE EXTENSION europeana;
+CREATE TABLE photos AS
+SELECT n, pg_read_binary_file(p) AS content
+FROM (SELECT row_number() OVER () - 1 AS n, p FROM unnest(string_to_array(pg_read_file('$WORK/files.txt'), E'\n')) p
+      WHERE p <> '') s;
+SQL
+}
+# sample GPU and CPU utilisation while the queue drains
+sample() {
+  nvidia-smi --query-gpu=index,utilization.gpu --format=csv,noheader,nounits -lms 200 >"$1.gpu" 2>/dev/null &
+  echo $! >"$1.pid"
+  head -1 /proc/stat >"$1.cpu0"
+}
+unsample() {
+  kill "$(cat "$1.pid")" 2>/dev/null || true
+  head -1 /proc/stat >"$1.cpu1"
+  local busy
+  busy=$(paste "$1.cpu0" "$1.cpu1" | awk '{ n = 10; for (i = 2; i <= 11; i++) { a[i] = $i; b[i] = $(i + 11) }
+    t = 0; for (i = 2; i <= 11; i++) t += b[i] - a[i]; idle = (b[5] - a[5]) + (b[6] - a[6]); printf "%.0f", 100 * (t - idle) / t }')
+  echo "gpu_util=$(awk -F', ' '$2 > 0 { s += $2; n++ } END { printf "%.0f", n ? s / n : 0 }' "$1.gpu") cpu_busy=$busy"
+}
+# run_enrich LABEL MODEL PRECISION: drain N images, print images/s, utilisation
+run_enrich() {
+  local label=$1 model=$2 precision=$3
+  psql -XAtq -c "ALTER SYSTEM SET europeana.default_model = '$model'" -c "ALTER SYSTEM SET europeana.worker_precision = '$precision'" \
+    -c "SELECT pg_reload_conf()" >/dev/null
+  sleep 1
+  psql -XAtq -c "DELETE FROM europeana.images" >/dev/null
+  # warm-up: every worker loads the model and tunes its kernels
+  psql -XAtq -c "INSERT INTO europeana.images (name, content) SELECT 'warm', content FROM photos LIMIT $((BATCH * 2 * GPUS_USED))" >/dev/null
+  for _ in $(seq 1 600); do [ "$(psql -XAtq -c "SELECT count(*) = 0 FROM europeana.enrichment_queue")" = t ] && break; sleep 0.2; done
+  psql -XAtq -c "DELETE FROM europeana.images" -c "CHECKPOINT" >/dev/null
+  sample "$WORK/$label"
+  psql -XAtq -v ON_ERROR_STOP=1 >"$OUT/run_$label.txt" 2>&1 <<SQL
+INSERT INTO europeana.images (name, content) SELECT n::text, content FROM photos ORDER BY n;
+DO \$\$
+DECLARE t0 timestamptz := clock_timestamp();
+BEGIN
+  LOOP
+    EXIT WHEN NOT EXISTS (SELECT 1 FROM europeana.enrichment_queue);
+    PERFORM pg_sleep(0.01);
+  END LOOP;
+  RAISE NOTICE 'seconds=%', extract(epoch FROM clock_timestamp() - t0);
+END
+\$\$;
+SELECT count(*) FROM europeana.enrichments WHERE rank = 1;
+SELECT string_agg(worker || ':' || device || ':' || images || ':' || coalesce(last_error, ''), ' ') FROM europeana.worker_status;
+SQL
+  local util secs done
+  util=$(unsample "$WORK/$label")
+  secs=$(grep -o 'seconds=[0-9.]*' "$OUT/run_$label.txt" | cut -d= -f2)
+  done=$(grep -E '^[0-9]+$' "$OUT/run_$label.txt" | head -1)
+  echo "$label model=$model precision=$precision images=$done seconds=$secs rate=$(awk -v n="$done" -v s="$secs" 'BEGIN { printf "%.1f", n / s }') $util" | tee -a "$OUT/enrich.txt"
+  psql -XAtq -c "CREATE TABLE IF NOT EXISTS top1 (label text, name text, concept text, evidence text)" \
+    -c "INSERT INTO top1 SELECT '$label', i.name, c.name, e.label FROM europeana.enrichments e JOIN europeana.images i USING (image_id) LEFT JOIN europeana.concepts c USING (concept_id) WHERE e.rank = 1" >/dev/null
+}
+
+step "PostgreSQL: one worker on cuda:0"
+GPUS_USED=1
+start_cluster 1 cuda:0
+run_enrich r50_fp16_1gpu resnet50_random fp16
+run_enrich r50_fp32_1gpu resnet50_random fp32
+run_enrich mnv2_fp16_1gpu mobilenet_v2_imagenet_float fp16
+run_enrich mnv2_fp32_1gpu mobilenet_v2_imagenet_float fp32
+# fp16 vs fp32 top-1 agreement on the real network (the evidence label: ImageNet top-1)
+psql -XAtq -c "SELECT count(*) FILTER (WHERE a.evidence = b.evidence), count(*) FROM top1 a JOIN top1 b USING (name)
+               WHERE a.label = 'mnv2_fp16_1gpu' AND b.label = 'mnv2_fp32_1gpu'" | tee "$OUT/agreement.txt"
+ps -o rss= -p "$(psql -XAtq -c "SELECT pid FROM europeana.worker_status LIMIT 1")" | awk '{ printf "worker_rss_mb=%.0f\n", $1 / 1024 }' | tee -a "$OUT/enrich.txt"
+grep -E 'ERROR|FATAL|PANIC' "$CLUSTER/server.log" | head -20 >"$OUT/server_errors.txt" || true
+
+if [ "$GPUS" -gt 1 ]; then
+  step "PostgreSQL: one worker per GPU ($GPUS)"
+  GPUS_USED=$GPUS
+  devices=$(seq -s, 0 $((GPUS - 1)) | sed 's/\([0-9]\+\)/cuda:\1/g')
+  start_cluster "$GPUS" "$devices"
+  run_enrich "r50_fp16_${GPUS}gpu" resnet50_random fp16
+  run_enrich "mnv2_fp16_${GPUS}gpu" mobilenet_v2_imagenet_float fp16
+fi
+cp "$CLUSTER/server.log" "$OUT/server.log"
+step "done"
+{
+  echo "gpu: $GPU_NAME x $GPUS, cores: $CORES, torch: $("$PY" -c 'import torch; print(torch.__version__)')"
+  echo "images: $(cat "$OUT/images.txt")"
+  echo "--- model-only (a), batch $BATCH"; cat "$OUT/model_only.txt"
+  echo "--- decode ceiling (d)"; cat "$OUT/decode.txt"
+  echo "--- pilot-style pipeline (b)"; cat "$OUT/pipeline.txt"
+  echo "--- ours, end to end (c)"; cat "$OUT/enrich.txt"
+  echo "--- fp16 vs fp32 top-1 agreement (agree|total)"; cat "$OUT/agreement.txt"
+} | tee "$OUT/results.txt"
