@@ -36,6 +36,8 @@ source /etc/device-kit.env
 PY=$(command -v python3)
 GPUS=${GPUS:-$(nvidia-smi -L | wc -l)}
 CORES=$(nproc)
+# each GPU's share of the cores: decode threads per worker, and the Python DataLoader's workers
+PER_GPU_CORES=${PER_GPU_CORES:-$((CORES / GPUS))}
 nvidia-smi --query-gpu=index,name,memory.total,driver_version --format=csv,noheader | tee "$OUT/gpus.txt"
 GPU_NAME=$(head -1 "$OUT/gpus.txt" | cut -d, -f2 | sed 's/^ //')
 
@@ -63,8 +65,8 @@ for net in resnet50_random mobilenet_v2_imagenet_float; do
 done
 "$PY" bench/gpu/python_gpu.py decode "$WORK/files.txt" "$BATCH" | tee "$OUT/decode.txt"
 for net in resnet50_random; do
-  echo "$net plain $("$PY" bench/gpu/python_gpu.py pipeline "$MODELS/$net.pt" "$WORK/files.txt" 64 "$CORES")" | tee -a "$OUT/pipeline.txt"
-  echo "$net draft $("$PY" bench/gpu/python_gpu.py pipeline "$MODELS/$net.pt" "$WORK/files.txt" 64 "$CORES" draft)" | tee -a "$OUT/pipeline.txt"
+  echo "$net plain $("$PY" bench/gpu/python_gpu.py pipeline "$MODELS/$net.pt" "$WORK/files.txt" 64 "$PER_GPU_CORES")" | tee -a "$OUT/pipeline.txt"
+  echo "$net draft $("$PY" bench/gpu/python_gpu.py pipeline "$MODELS/$net.pt" "$WORK/files.txt" 64 "$PER_GPU_CORES" draft)" | tee -a "$OUT/pipeline.txt"
 done
 
 CLUSTER=$WORK/pg
@@ -76,6 +78,7 @@ start_cluster() {
 europeana.worker_devices = '$2'
 europeana.batch_size = $BATCH
 europeana.worker_naptime = 60
+europeana.worker_threads = $PER_GPU_CORES
 shared_buffers = 8GB
 max_wal_size = 20GB
 jit = off" scripts/pg_cluster.sh start "$CLUSTER" --preload >/dev/null
@@ -163,7 +166,7 @@ fi
 cp "$CLUSTER/server.log" "$OUT/server.log"
 step "done"
 {
-  echo "gpu: $GPU_NAME x $GPUS, cores: $CORES, torch: $("$PY" -c 'import torch; print(torch.__version__)')"
+  echo "gpu: $GPU_NAME x $GPUS, cores: $CORES ($PER_GPU_CORES per GPU: decode threads per worker, DataLoader workers), torch: $("$PY" -c 'import torch; print(torch.__version__)')"
   echo "images: $(cat "$OUT/images.txt")"
   echo "--- model-only (a), batch $BATCH"; cat "$OUT/model_only.txt"
   echo "--- decode ceiling (d)"; cat "$OUT/decode.txt"
