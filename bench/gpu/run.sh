@@ -79,6 +79,7 @@ europeana.worker_devices = '$2'
 europeana.batch_size = $BATCH
 europeana.worker_naptime = 60
 europeana.worker_threads = $PER_GPU_CORES
+europeana.log_batches = on
 shared_buffers = 8GB
 max_wal_size = 20GB
 jit = off" scripts/pg_cluster.sh start "$CLUSTER" --preload >/dev/null
@@ -154,6 +155,7 @@ psql -XAtq -c "SELECT count(*) FILTER (WHERE a.evidence = b.evidence), count(*) 
                WHERE a.label = 'mnv2_fp16_1gpu' AND b.label = 'mnv2_fp32_1gpu'" | tee "$OUT/agreement.txt"
 ps -o rss= -p "$(psql -XAtq -c "SELECT pid FROM europeana.worker_status LIMIT 1")" | awk '{ printf "worker_rss_mb=%.0f\n", $1 / 1024 }' | tee -a "$OUT/enrich.txt"
 grep -E 'ERROR|FATAL|PANIC' "$CLUSTER/server.log" | head -20 >"$OUT/server_errors.txt" || true
+cp "$CLUSTER/server.log" "$OUT/server_1gpu.log"
 
 if [ "$GPUS" -gt 1 ]; then
   step "PostgreSQL: one worker per GPU ($GPUS)"
@@ -173,4 +175,5 @@ step "done"
   echo "--- pilot-style pipeline (b)"; cat "$OUT/pipeline.txt"
   echo "--- ours, end to end (c)"; cat "$OUT/enrich.txt"
   echo "--- fp16 vs fp32 top-1 agreement (agree|total)"; cat "$OUT/agreement.txt"
+  echo "--- worker batches by stage (last of each run)"; grep -E 'europeana worker [0-9]+: [0-9]+ images' "$OUT"/server*.log | tail -16 | sed 's/^.*LOG: *//'
 } | tee "$OUT/results.txt"

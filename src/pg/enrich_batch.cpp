@@ -101,22 +101,35 @@ MakeArray(Datum *values, bool *nulls, int n, Oid type) {
 /* Phase 2: classify, falling back to one image at a time when the batch as a whole fails
  * (e.g. memory) so that only the image that causes it is refused. */
 void
-Classify(const char *model, const core::ClassifierSettings &settings, int decode_threads, bytea **images, int n,
-         ItemResult *results) {
+Classify(const char *model, const core::ClassifierSettings &settings, int decode_threads, const Datum *contents, int n,
+         ItemResult *results, double *fetch_ms) {
 	std::vector<core::BatchItem> items;
 	items.reserve(n);
 	for (int i = 0; i < n; i++) {
-		if (images[i] != nullptr) { /* an image claimed twice in one batch is classified once */
+		if (results[i].same_as < 0) { /* an image claimed twice in one batch is classified once */
 			core::BatchItem item;
 			item.key = i;
-			item.image = AsBytes(images[i]);
 			items.push_back(item);
 		}
 	}
+	/* Detoasting reads PostgreSQL, so it happens here on the main thread, item after item,
+	 * under PgCall (an error becomes a C++ exception that joins the decode threads). */
+	std::vector<bytea *> detoasted(n, nullptr);
+	const core::FetchImage fetch = [&](size_t k) -> core::ByteView {
+		const int i = static_cast<int>(items[k].key);
+		if (detoasted[i] == nullptr) {
+			const auto started = std::chrono::steady_clock::now();
+			bytea *b = nullptr;
+			PgCall([&] { b = DatumGetByteaPP(contents[i]); });
+			detoasted[i] = b;
+			*fetch_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+		}
+		return AsBytes(detoasted[i]);
+	};
 	const core::ShouldStop stop = [] { return StopRequested(); };
 	std::vector<core::BatchOutcome> outcomes;
 	try {
-		outcomes = core::ClassifyBatch(items, model, settings, decode_threads, stop);
+		outcomes = core::ClassifyBatch(items, model, settings, decode_threads, stop, fetch);
 	} catch (const Error &e) {
 		if (e.Kind() != ErrorKind::Internal && e.Kind() != ErrorKind::ResourceLimit) {
 			/* cancelled, or the model or device is unusable: not the images' fault, so
@@ -124,8 +137,10 @@ Classify(const char *model, const core::ClassifierSettings &settings, int decode
 			throw;
 		}
 		outcomes.clear();
-		for (const auto &item : items) {
+		for (size_t k = 0; k < items.size(); k++) {
+			core::BatchItem item = items[k];
 			try {
+				item.image = fetch(k);
 				auto single = core::ClassifyBatch({item}, model, settings, 1, stop);
 				outcomes.push_back(std::move(single[0]));
 			} catch (const Error &one) {
@@ -171,16 +186,18 @@ RunEnrichBatch(const EnrichTarget &target, int limit, const core::ClassifierSett
 	EnrichBatchResult out;
 
 	/* phase 1: claim */
+	const auto claim_started = std::chrono::steady_clock::now();
 	Oid ct[3] = {INT4OID, INT4OID, BOOLOID};
 	Datum cv[3] = {Int32GetDatum(target.model_id), Int32GetDatum(limit), BoolGetDatum(target.take_default_rows)};
 	SPI_execute_with_args(kClaim, 3, ct, cv, nullptr, false, 0);
 	const int n = static_cast<int>(SPI_processed);
 	out.claimed = n;
+	out.claim_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - claim_started).count();
 	if (n == 0) {
 		return out;
 	}
 	ItemResult *results = static_cast<ItemResult *>(palloc0(sizeof(ItemResult) * n));
-	bytea **images = static_cast<bytea **>(palloc(sizeof(bytea *) * n));
+	Datum *contents = static_cast<Datum *>(palloc(sizeof(Datum) * n));
 	bool isnull;
 	for (int i = 0; i < n; i++) {
 		HeapTuple row = SPI_tuptable->vals[i];
@@ -192,18 +209,19 @@ RunEnrichBatch(const EnrichTarget &target, int limit, const core::ClassifierSett
 				results[i].same_as = j;
 			}
 		}
-		images[i] = results[i].same_as < 0 ? DatumGetByteaPP(SPI_getbinval(row, SPI_tuptable->tupdesc, 3, &isnull))
-		                                    : nullptr;
+		/* still TOASTed: detoasted one by one in phase 2, while the threads decode */
+		contents[i] = SPI_getbinval(row, SPI_tuptable->tupdesc, 3, &isnull);
 	}
 
 	/* phase 2: C++ only */
 	{
 		const auto started = std::chrono::steady_clock::now();
-		Classify(target.model, settings, decode_threads, images, n, results);
+		Classify(target.model, settings, decode_threads, contents, n, results, &out.fetch_ms);
 		out.classify_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
 	}
 
 	/* phase 3: results and queue in the caller's transaction */
+	const auto write_started = std::chrono::steady_clock::now();
 	Datum *r_image = static_cast<Datum *>(palloc(sizeof(Datum) * n * kEnrichTopK));
 	Datum *r_rank = static_cast<Datum *>(palloc(sizeof(Datum) * n * kEnrichTopK));
 	Datum *r_concept = static_cast<Datum *>(palloc0(sizeof(Datum) * n * kEnrichTopK));
@@ -255,6 +273,7 @@ RunEnrichBatch(const EnrichTarget &target, int limit, const core::ClassifierSett
 		Datum dv[1] = {MakeArray(done, nullptr, ndone, INT8OID)};
 		SPI_execute_with_args(kDeleteDone, 1, dt, dv, nullptr, false, 0);
 	}
+	out.write_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - write_started).count();
 	return out;
 }
 

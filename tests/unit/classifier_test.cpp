@@ -175,5 +175,54 @@ TEST_F(ModelDir, BatchStopsWhenAsked) {
 	}
 }
 
+TEST_F(ModelDir, BatchFetchesBytesInOrderWhileDecoding) {
+	const char *files[] = {"parrot.jpg", "owl.jpg", "hot_dog.jpg", "cat.bmp"};
+	std::vector<std::vector<uint8_t>> bytes;
+	for (int r = 0; r < 3; r++) {
+		for (const char *f : files) {
+			bytes.push_back(ReadFile(ModelSource() + "/samples/" + f));
+		}
+	}
+	std::vector<BatchItem> with_bytes, without;
+	for (size_t i = 0; i < bytes.size(); i++) {
+		with_bytes.push_back({static_cast<int64_t>(i), View(bytes[i])});
+		without.push_back({static_cast<int64_t>(i), ByteView {}});
+	}
+	std::vector<size_t> calls;
+	const FetchImage fetch = [&](size_t i) {
+		calls.push_back(i);
+		return View(bytes[i]);
+	};
+	const auto expected = ClassifyBatch(with_bytes, "mobilenet_v2_imagenet_float", settings_, 4, [] { return false; });
+	const auto fetched = ClassifyBatch(without, "mobilenet_v2_imagenet_float", settings_, 4, [] { return false; }, fetch);
+	ASSERT_EQ(calls.size(), bytes.size()) << "each item is fetched exactly once";
+	for (size_t i = 0; i < calls.size(); i++) {
+		EXPECT_EQ(calls[i], i) << "in index order";
+	}
+	ASSERT_EQ(fetched.size(), expected.size());
+	for (size_t i = 0; i < fetched.size(); i++) {
+		ASSERT_TRUE(fetched[i].ok) << fetched[i].error;
+		EXPECT_EQ(fetched[i].result.top_label, expected[i].result.top_label);
+		EXPECT_NEAR(fetched[i].result.top_label_score, expected[i].result.top_label_score, 1e-4);
+	}
+
+	/* a fetch that fails ends the call with its exception, the decode threads joined */
+	const FetchImage failing = [&](size_t i) -> ByteView {
+		if (i == 5) {
+			throw std::runtime_error("the database said no");
+		}
+		return View(bytes[i]);
+	};
+	EXPECT_THROW(ClassifyBatch(without, "mobilenet_v2_imagenet_float", settings_, 4, [] { return false; }, failing),
+	             std::runtime_error);
+}
+
+TEST(Devices, CpuIsAlwaysAvailableAndBadNamesAreNot) {
+	std::string why;
+	EXPECT_TRUE(DeviceAvailable("cpu", &why));
+	EXPECT_FALSE(DeviceAvailable("tpu:0", &why));
+	EXPECT_NE(why.find("unknown device"), std::string::npos) << why;
+}
+
 } // namespace
 } // namespace europeana::core

@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -387,13 +388,14 @@ ClassifyImage(ByteView image, const std::string &model_name, const ClassifierSet
 }
 
 std::vector<BatchOutcome>
-ClassifyBatch(const std::vector<BatchItem> &items, const std::string &model_name, const ClassifierSettings &settings,
-              int decode_threads, const ShouldStop &should_stop) {
+ClassifyBatch(const std::vector<BatchItem> &items_in, const std::string &model_name, const ClassifierSettings &settings,
+              int decode_threads, const ShouldStop &should_stop, const FetchImage &fetch) {
 	SignalBlockScope no_signals;
 	ConfigureRuntime(settings);
 	std::shared_ptr<LoadedModel> m = GetModel(settings, model_name);
 	const ModelSpec &spec = m->spec;
 	const DecodeOptions options = DecodeOptionsFor(spec, settings);
+	std::vector<BatchItem> items = items_in; /* fetch fills in the bytes */
 	const size_t n = items.size();
 	const int64_t plane = static_cast<int64_t>(3) * spec.input.crop_height * spec.input.crop_width;
 	const bool gpu = m->device.is_cuda();
@@ -420,6 +422,9 @@ ClassifyBatch(const std::vector<BatchItem> &items, const std::string &model_name
 	}
 	std::mutex mu;
 	std::condition_variable chunk_done;
+	std::condition_variable item_ready;
+	/* items [0, produced) have their bytes; without fetch, all of them */
+	std::atomic<size_t> produced {fetch ? 0 : n};
 
 	/* Decode and preprocess in parallel: each thread takes the next item and writes its
 	 * own slice of the batch tensor.  A bad image is an outcome, never a failed batch. */
@@ -452,6 +457,13 @@ ClassifyBatch(const std::vector<BatchItem> &items, const std::string &model_name
 	std::atomic<bool> stopped {false};
 	const auto worker = [&] {
 		for (size_t i = next.fetch_add(1); i < n && !stopped.load(); i = next.fetch_add(1)) {
+			if (produced.load() <= i) {
+				std::unique_lock<std::mutex> lock(mu);
+				item_ready.wait(lock, [&] { return produced.load() > i || stopped.load(); });
+				if (stopped.load()) {
+					return;
+				}
+			}
 			process(i);
 		}
 	};
@@ -461,15 +473,21 @@ ClassifyBatch(const std::vector<BatchItem> &items, const std::string &model_name
 	struct JoinAll {
 		std::vector<std::thread> &pool;
 		std::atomic<bool> &stop;
+		std::mutex &mu;
+		std::condition_variable &wake;
 		~JoinAll() {
-			stop.store(true);
+			{
+				std::lock_guard<std::mutex> lock(mu);
+				stop.store(true);
+			}
+			wake.notify_all();
 			for (std::thread &t : pool) {
 				if (t.joinable()) {
 					t.join();
 				}
 			}
 		}
-	} join_all {pool, stopped};
+	} join_all {pool, stopped, mu, item_ready};
 	for (size_t t = 1; t < threads; t++) {
 		pool.emplace_back(worker);
 	}
@@ -504,6 +522,20 @@ ClassifyBatch(const std::vector<BatchItem> &items, const std::string &model_name
 	while (c < nchunks) {
 		if (done[c].load() == chunk_size(c)) {
 			launch(c++);
+			continue;
+		}
+		const size_t p = produced.load();
+		if (p < n) {
+			if (should_stop && should_stop()) {
+				stopped.store(true);
+				break;
+			}
+			items[p].image = fetch(p);
+			{
+				std::lock_guard<std::mutex> lock(mu);
+				produced.store(p + 1);
+			}
+			item_ready.notify_all();
 			continue;
 		}
 		const size_t i = next.fetch_add(1);

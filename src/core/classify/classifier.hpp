@@ -17,6 +17,7 @@
 #include "core/common/no_postgres.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -84,9 +85,16 @@ struct BatchOutcome {
  * outcome with its error, never a failed batch.  `should_stop` is polled by the calling
  * thread between its items; when it says stop, throws Error(Cancelled).  A forward-pass
  * failure (e.g. out of memory) throws for the whole batch so the caller can split it. */
+/* Supplies the bytes of item `index` when ClassifyBatch is given items without them:
+ * called on the calling thread only, in index order, while the decode threads work on the
+ * items already supplied (so a caller that must read images one by one, e.g. from its
+ * database, overlaps that with decoding and the forward passes).  The bytes must stay valid
+ * for the whole call; it may throw. */
+using FetchImage = std::function<ByteView(size_t index)>;
+
 std::vector<BatchOutcome> ClassifyBatch(const std::vector<BatchItem> &items, const std::string &model_name,
                                         const ClassifierSettings &settings, int decode_threads,
-                                        const ShouldStop &should_stop);
+                                        const ShouldStop &should_stop, const FetchImage &fetch = nullptr);
 
 /* VerifyModel checks that the weights exist and match the metadata's sha256 without
  * loading them into LibTorch; returns the spec. */

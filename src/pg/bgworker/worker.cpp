@@ -62,6 +62,7 @@ int guc_batch_size = 16;
 int guc_worker_naptime_s = 10;
 int guc_worker_threads = 0;
 char *guc_worker_precision = nullptr;
+bool guc_log_batches = false;
 
 constexpr int kRestartSeconds = 5;
 
@@ -246,11 +247,19 @@ RunOnce() {
 		}
 		SPI_finish();
 		PopActiveSnapshot();
+		const auto commit_started = std::chrono::steady_clock::now();
 		CommitTransactionCommand();
 		if (r.claimed > 0) {
-			const double ms =
-			    std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+			const auto now = std::chrono::steady_clock::now();
+			const double ms = std::chrono::duration<double, std::milli>(now - started).count();
 			RecordWorkerBatch(r.enriched, r.refused, ms);
+			if (guc_log_batches) {
+				ereport(LOG, (errmsg("europeana worker %d: %d images in %.1f ms (%.0f/s): claim %.1f, detoast+decode+forward "
+				                     "%.1f (detoast %.1f), write %.1f, commit %.1f ms",
+				                     worker_index + 1, r.claimed, ms, r.claimed * 1000.0 / std::max(ms, 0.001),
+				                     r.claim_ms, r.classify_ms, r.fetch_ms, r.write_ms,
+				                     std::chrono::duration<double, std::milli>(now - commit_started).count())));
+			}
 		}
 		SetWorkerState(WorkerState::Idle);
 		pgstat_report_activity(STATE_IDLE, nullptr);
@@ -285,6 +294,8 @@ RegisterWorkers() {
 	DefineCustomIntVariable("europeana.worker_threads", "Decode threads per worker, and LibTorch threads on the CPU.",
 	                        "0: the machine's cores divided by europeana.worker_count.", &guc_worker_threads, 0, 0, 256,
 	                        PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+	DefineCustomBoolVariable("europeana.log_batches", "Log the time of every worker batch, by stage.", nullptr,
+	                         &guc_log_batches, false, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
 	DefineCustomStringVariable("europeana.worker_precision", "Precision of the workers' models on CUDA.",
 	                           "auto: fp16 on CUDA (with channels_last inputs), fp32 on the CPU; or fp32, fp16, bf16.",
 	                           &guc_worker_precision, "auto", PGC_SIGHUP, 0, CheckPrecision, nullptr, nullptr);
