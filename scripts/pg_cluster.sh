@@ -28,7 +28,7 @@ start)
   if [ -f "$DIR/data/postmaster.pid" ]; then
     as_owner "$BIN/pg_ctl" -D "$DIR/data" stop -m immediate >/dev/null 2>&1 || true
   fi
-  rm -rf "$DIR/data" "$DIR/sock"
+  rm -rf "$DIR/data" "$DIR/sock" "$DIR/server.log"   # a fresh log: tests grep it
   mkdir -p "$DIR/data" "$DIR/sock"
   [ "$(id -u)" -eq 0 ] && chown europeana "$DIR" "$DIR/data" "$DIR/sock"
   # every directory above DIR must be searchable by the server's user

@@ -6,7 +6,7 @@
 # Needs the extension installed and, from scripts/test.sh, BUILD with data/clothing and fixtures.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-BUILD=${BUILD:-$ROOT/build}
+BUILD=$(cd "${BUILD:-$ROOT/build}" && pwd)   # absolute: the server reads the photos
 PHOTOS=$BUILD/data/clothing/validation
 FIXTURES=$BUILD/fixtures
 for need in "$PHOTOS" "$FIXTURES/truncated.jpg"; do

@@ -210,6 +210,42 @@ JpegHasEoiAfterScan(ByteView bytes, size_t pos) noexcept {
 	}
 }
 
+/* The orientation tag (0x0112) of an APP1 "Exif" payload, or 1; never reads past it. */
+uint8_t
+ExifOrientation(const uint8_t *p, size_t n) noexcept {
+	if (n < 14 || std::memcmp(p, "Exif\0\0", 6) != 0) {
+		return 1;
+	}
+	const uint8_t *tiff = p + 6;
+	const size_t size = n - 6;
+	const bool little = tiff[0] == 'I' && tiff[1] == 'I';
+	if (!little && !(tiff[0] == 'M' && tiff[1] == 'M')) {
+		return 1;
+	}
+	const auto u16 = [&](size_t at) -> uint32_t {
+		return little ? tiff[at] | (tiff[at + 1] << 8) : (tiff[at] << 8) | tiff[at + 1];
+	};
+	const auto u32 = [&](size_t at) -> uint32_t {
+		return little ? u16(at) | (u16(at + 2) << 16) : (u16(at) << 16) | u16(at + 2);
+	};
+	const uint32_t ifd = u32(4);
+	if (ifd > size || size - ifd < 2) {
+		return 1;
+	}
+	const uint32_t entries = u16(ifd);
+	for (uint32_t e = 0; e < entries; e++) {
+		const size_t at = ifd + 2 + static_cast<size_t>(e) * 12;
+		if (at + 12 > size) {
+			break;
+		}
+		if (u16(at) == 0x0112) {
+			const uint32_t v = u16(at + 8);
+			return v >= 1 && v <= 8 ? static_cast<uint8_t>(v) : 1;
+		}
+	}
+	return 1;
+}
+
 /*
  * Walks the marker segments from SOI: APPn, COM, DQT, DHT and the rest are skipped by their
  * big-endian length (so an EXIF thumbnail inside APP1 is never parsed), the first SOFn gives
@@ -222,7 +258,15 @@ ReadJpeg(ByteView bytes) {
 	bool have_frame = false;
 	uint32_t width = 0;
 	uint32_t height = 0;
+	uint8_t frame = 0, components = 0, orientation = 1;
 	size_t pos = 2;
+	const auto finish = [&](bool complete) {
+		ImageHeader h = Finish(format, width, height, complete);
+		h.jpeg_frame = frame;
+		h.components = components;
+		h.orientation = orientation;
+		return h;
+	};
 	for (;;) {
 		uint8_t marker = 0;
 		if (!NextJpegMarker(bytes, &pos, &marker)) {
@@ -257,13 +301,21 @@ ReadJpeg(ByteView bytes) {
 			}
 			height = Be16(bytes.data + pos + 3);
 			width = Be16(bytes.data + pos + 5);
+			frame = marker;
+			components = HasBytes(bytes, pos, 8) ? bytes.data[pos + 7] : 0;
 			have_frame = true;
+		}
+		if (marker == 0xE1 && length > 2 && length <= bytes.size - pos) {
+			const uint8_t o = ExifOrientation(bytes.data + pos + 2, length - 2); /* (an XMP APP1 says nothing) */
+			if (o != 1) {
+				orientation = o;
+			}
 		}
 		if (marker == 0xDA) {
 			if (!have_frame) {
 				FailCorrupt(format, "scan data starts before any frame header");
 			}
-			return Finish(format, width, height, JpegHasEoiAfterScan(bytes, pos));
+			return finish(JpegHasEoiAfterScan(bytes, pos));
 		}
 		if (length > bytes.size - pos) {
 			break;
@@ -273,7 +325,7 @@ ReadJpeg(ByteView bytes) {
 	if (!have_frame) {
 		FailTruncated(format, bytes);
 	}
-	return Finish(format, width, height, false);
+	return finish(false);
 }
 
 /* ---------------------------------------------------------------- PNG */

@@ -44,6 +44,11 @@ struct ImageHeader {
 	 * size larger than the data, TIFF strips that end past it, a J2K codestream without EOC).
 	 */
 	bool complete = true;
+	/* JPEG only: the frame type (0xC0 baseline, 0xC1 extended, 0xC2 progressive, ...), the
+	 * number of components, and the EXIF orientation (1 when absent). */
+	uint8_t jpeg_frame = 0;
+	uint8_t components = 0;
+	uint8_t orientation = 1;
 };
 
 /*
