@@ -107,11 +107,11 @@ unsample() {
     t = 0; for (i = 2; i <= 11; i++) t += b[i] - a[i]; idle = (b[5] - a[5]) + (b[6] - a[6]); printf "%.0f", 100 * (t - idle) / t }')
   echo "gpu_util=$(awk -F', ' '$2 > 0 { s += $2; n++ } END { printf "%.0f", n ? s / n : 0 }' "$1.gpu") cpu_busy=$busy"
 }
-# run_enrich LABEL MODEL PRECISION: drain N images, print images/s, utilisation
+# run_enrich LABEL MODEL PRECISION GPU_JPEG: drain N images, print images/s, utilisation
 run_enrich() {
-  local label=$1 model=$2 precision=$3
+  local label=$1 model=$2 precision=$3 gpu_jpeg=${4:-on}
   psql -XAtq -c "ALTER SYSTEM SET europeana.default_model = '$model'" -c "ALTER SYSTEM SET europeana.worker_precision = '$precision'" \
-    -c "SELECT pg_reload_conf()" >/dev/null
+    -c "ALTER SYSTEM SET europeana.worker_gpu_jpeg = $gpu_jpeg" -c "SELECT pg_reload_conf()" >/dev/null
   sleep 1
   psql -XAtq -c "DELETE FROM europeana.images" >/dev/null
   # warm-up: every worker loads the model and tunes its kernels
@@ -138,7 +138,7 @@ SQL
   util=$(unsample "$WORK/$label")
   secs=$(grep -o 'seconds=[0-9.]*' "$OUT/run_$label.txt" | cut -d= -f2)
   done=$(grep -E '^[0-9]+$' "$OUT/run_$label.txt" | head -1)
-  echo "$label model=$model precision=$precision images=$done seconds=$secs rate=$(awk -v n="$done" -v s="$secs" 'BEGIN { printf "%.1f", n / s }') $util" | tee -a "$OUT/enrich.txt"
+  echo "$label model=$model precision=$precision gpu_jpeg=$gpu_jpeg images=$done seconds=$secs rate=$(awk -v n="$done" -v s="$secs" 'BEGIN { printf "%.1f", n / s }') $util" | tee -a "$OUT/enrich.txt"
   psql -XAtq -c "CREATE TABLE IF NOT EXISTS top1 (label text, name text, concept text, evidence text)" \
     -c "INSERT INTO top1 SELECT '$label', i.name, c.name, e.label FROM europeana.enrichments e JOIN europeana.images i USING (image_id) LEFT JOIN europeana.concepts c USING (concept_id) WHERE e.rank = 1" >/dev/null
 }
@@ -146,13 +146,20 @@ SQL
 step "PostgreSQL: one worker on cuda:0"
 GPUS_USED=1
 start_cluster 1 cuda:0
-run_enrich r50_fp16_1gpu resnet50_random fp16
-run_enrich r50_fp32_1gpu resnet50_random fp32
-run_enrich mnv2_fp16_1gpu mobilenet_v2_imagenet_float fp16
-run_enrich mnv2_fp32_1gpu mobilenet_v2_imagenet_float fp32
-# fp16 vs fp32 top-1 agreement on the real network (the evidence label: ImageNet top-1)
-psql -XAtq -c "SELECT count(*) FILTER (WHERE a.evidence = b.evidence), count(*) FROM top1 a JOIN top1 b USING (name)
-               WHERE a.label = 'mnv2_fp16_1gpu' AND b.label = 'mnv2_fp32_1gpu'" | tee "$OUT/agreement.txt"
+run_enrich r50_fp16_1gpu resnet50_random fp16 on
+run_enrich r50_fp16_cpudecode_1gpu resnet50_random fp16 off
+run_enrich r50_fp32_1gpu resnet50_random fp32 on
+run_enrich mnv2_fp16_1gpu mobilenet_v2_imagenet_float fp16 on
+run_enrich mnv2_fp32_1gpu mobilenet_v2_imagenet_float fp32 on
+run_enrich mnv2_fp32_cpudecode_1gpu mobilenet_v2_imagenet_float fp32 off
+# top-1 agreement on the real network (the evidence label: ImageNet top-1), image by image
+agree() {
+  psql -XAtq -c "SELECT '$1 vs $2: ' || count(*) FILTER (WHERE a.evidence = b.evidence) || ' of ' || count(*) FROM top1 a JOIN top1 b USING (name)
+                 WHERE a.label = '$1' AND b.label = '$2'" | tee -a "$OUT/agreement.txt"
+}
+agree mnv2_fp16_1gpu mnv2_fp32_1gpu
+agree mnv2_fp32_1gpu mnv2_fp32_cpudecode_1gpu
+agree mnv2_fp16_1gpu mnv2_fp32_cpudecode_1gpu
 ps -o rss= -p "$(psql -XAtq -c "SELECT pid FROM europeana.worker_status LIMIT 1")" | awk '{ printf "worker_rss_mb=%.0f\n", $1 / 1024 }' | tee -a "$OUT/enrich.txt"
 grep -E 'ERROR|FATAL|PANIC' "$CLUSTER/server.log" | head -20 >"$OUT/server_errors.txt" || true
 cp "$CLUSTER/server.log" "$OUT/server_1gpu.log"
@@ -174,6 +181,6 @@ step "done"
   echo "--- decode ceiling (d)"; cat "$OUT/decode.txt"
   echo "--- pilot-style pipeline (b)"; cat "$OUT/pipeline.txt"
   echo "--- ours, end to end (c)"; cat "$OUT/enrich.txt"
-  echo "--- fp16 vs fp32 top-1 agreement (agree|total)"; cat "$OUT/agreement.txt"
+  echo "--- top-1 agreement (fp16 vs fp32; GPU vs CPU JPEG decoding)"; cat "$OUT/agreement.txt"
   echo "--- worker batches by stage (last of each run)"; grep -E 'europeana worker [0-9]+: [0-9]+ images' "$OUT"/server*.log | tail -16 | sed 's/^.*LOG: *//'
 } | tee "$OUT/results.txt"

@@ -12,6 +12,9 @@
 #include "core/common/sha256.hpp"
 #include "core/common/signals.hpp"
 #include "core/decode/image.hpp"
+#ifdef EUROPEANA_WITH_NVJPEG
+#include "core/classify/gpu_jpeg.hpp"
+#endif
 
 #include <ATen/Parallel.h>
 #include <opencv2/core/utility.hpp>
@@ -387,6 +390,206 @@ ClassifyImage(ByteView image, const std::string &model_name, const ClassifierSet
 	return Score(spec, probs.data(), probs.size(), decoded);
 }
 
+#ifdef EUROPEANA_WITH_NVJPEG
+namespace {
+
+/* A JPEG that nvJPEG decodes exactly as the CPU path would: baseline or extended
+ * Huffman, three components, no EXIF rotation, within the pixel limit. */
+bool
+SuitsGpu(ByteView bytes, const DecodeOptions &options, ImageHeader *header) {
+	try {
+		*header = ReadImageHeader(bytes);
+	} catch (const Error &) {
+		return false;
+	}
+	return header->format == ImageFormat::Jpeg && header->complete &&
+	       (header->jpeg_frame == 0xC0 || header->jpeg_frame == 0xC1) && header->components == 3 &&
+	       header->orientation == 1 &&
+	       static_cast<uint64_t>(header->width) * header->height <= options.max_pixels;
+}
+
+/*
+ * ClassifyBatch on CUDA with nvJPEG: the decode threads take items one by one from the
+ * front while the calling thread, after supplying every item's bytes, takes blocks of
+ * suitable JPEGs for the GPU's decoder; both write preprocessed rows (the CPU into pinned
+ * host memory, the GPU straight into the device batch), then one forward runs over the
+ * batch.  Decoding, not the network, limits throughput, so every decoder works at once.
+ */
+std::vector<BatchOutcome>
+ClassifyBatchGpuDecode(const std::vector<BatchItem> &items_in, LoadedModel &m, const ClassifierSettings &settings,
+                       int decode_threads, const ShouldStop &should_stop, const FetchImage &fetch) {
+	const ModelSpec &spec = m.spec;
+	const DecodeOptions options = DecodeOptionsFor(spec, settings);
+	std::vector<BatchItem> items = items_in;
+	const size_t n = items.size();
+	const int64_t plane = static_cast<int64_t>(3) * spec.input.crop_height * spec.input.crop_width;
+	std::vector<BatchOutcome> out(n);
+	std::vector<DecodedImage> decoded(n);
+	std::vector<char> on_gpu(n, 0);
+	const std::vector<int64_t> shape = {static_cast<int64_t>(n), 3, spec.input.crop_height, spec.input.crop_width};
+	at::Tensor host = torch::empty(shape, at::TensorOptions().dtype(at::kFloat).pinned_memory(true));
+	at::Tensor dev = torch::empty(shape, at::TensorOptions().dtype(at::kFloat).device(m.device));
+	float *base = host.data_ptr<float>();
+
+	const auto process = [&](size_t i) {
+		BatchOutcome &o = out[i];
+		o.key = items[i].key;
+		try {
+			decoded[i] = DecodeImage(items[i].image, options);
+			PreprocessInto(decoded[i].bgr, spec.input, base + plane * static_cast<int64_t>(i));
+			decoded[i].bgr.release();
+			o.ok = true;
+		} catch (const Error &e) {
+			o.error_kind = e.Kind();
+			o.error = e.what();
+			o.hint = e.Hint();
+		} catch (const std::bad_alloc &) {
+			o.error_kind = ErrorKind::ResourceLimit;
+			o.error = "out of memory while decoding the image";
+		} catch (const std::exception &e) {
+			o.error_kind = ErrorKind::Internal;
+			o.error = e.what();
+		}
+	};
+	std::mutex mu;
+	std::condition_variable item_ready;
+	std::atomic<size_t> produced {fetch ? 0 : n};
+	std::atomic<size_t> next {0};
+	std::atomic<bool> stopped {false};
+	const auto worker = [&] {
+		for (size_t i = next.fetch_add(1); i < n && !stopped.load(); i = next.fetch_add(1)) {
+			if (produced.load() <= i) {
+				std::unique_lock<std::mutex> lock(mu);
+				item_ready.wait(lock, [&] { return produced.load() > i || stopped.load(); });
+				if (stopped.load()) {
+					return;
+				}
+			}
+			process(i);
+		}
+	};
+	std::vector<std::thread> pool;
+	struct JoinAll {
+		std::vector<std::thread> &pool;
+		std::atomic<bool> &stop;
+		std::mutex &mu;
+		std::condition_variable &wake;
+		bool finished = false;
+		void
+		Join() {
+			for (std::thread &t : pool) {
+				if (t.joinable()) {
+					t.join();
+				}
+			}
+		}
+		~JoinAll() {
+			if (!finished) {
+				{
+					std::lock_guard<std::mutex> lock(mu);
+					stop.store(true);
+				}
+				wake.notify_all();
+			}
+			Join();
+		}
+	} join_all {pool, stopped, mu, item_ready};
+	const size_t threads = std::clamp<size_t>(static_cast<size_t>(std::max(decode_threads, 1)), 1, n);
+	for (size_t t = 1; t < threads; t++) {
+		pool.emplace_back(worker);
+	}
+	for (size_t p = produced.load(); p < n; p++) {
+		if (should_stop && should_stop()) {
+			stopped.store(true);
+			break;
+		}
+		items[p].image = fetch(p);
+		{
+			std::lock_guard<std::mutex> lock(mu);
+			produced.store(p + 1);
+		}
+		item_ready.notify_all();
+	}
+	const size_t block = static_cast<size_t>(std::max(settings.gpu_jpeg_block, 1));
+	while (!stopped.load()) {
+		if (should_stop && should_stop()) {
+			stopped.store(true);
+			break;
+		}
+		const size_t first = next.fetch_add(block);
+		if (first >= n) {
+			break;
+		}
+		const size_t last = std::min(n, first + block);
+		std::vector<ByteView> jpegs;
+		std::vector<int64_t> rows;
+		std::vector<size_t> cpu;
+		std::vector<ImageHeader> headers(last - first);
+		for (size_t i = first; i < last; i++) {
+			if (SuitsGpu(items[i].image, options, &headers[i - first])) {
+				jpegs.push_back(items[i].image);
+				rows.push_back(static_cast<int64_t>(i));
+			} else {
+				cpu.push_back(i);
+			}
+		}
+		const std::vector<bool> done = GpuDecodeJpegs(m.device.index(), jpegs, rows, spec.input, dev);
+		for (size_t k = 0; k < rows.size(); k++) {
+			const size_t i = static_cast<size_t>(rows[k]);
+			if (done[k]) {
+				out[i].key = items[i].key;
+				out[i].ok = true;
+				decoded[i].header = headers[i - first];
+				on_gpu[i] = 1;
+			} else {
+				cpu.push_back(i);
+			}
+		}
+		for (size_t i : cpu) {
+			process(i);
+		}
+	}
+	join_all.finished = !stopped.load();
+	join_all.Join();
+	if (stopped.load()) {
+		throw Error(ErrorKind::Cancelled, "classification cancelled");
+	}
+
+	/* CPU-decoded rows join the GPU-decoded ones on the device */
+	std::vector<int64_t> cpu_rows, good;
+	for (size_t i = 0; i < n; i++) {
+		if (out[i].ok) {
+			good.push_back(static_cast<int64_t>(i));
+			if (!on_gpu[i]) {
+				cpu_rows.push_back(static_cast<int64_t>(i));
+			}
+		}
+	}
+	if (good.empty()) {
+		return out;
+	}
+	if (!cpu_rows.empty()) {
+		const at::Tensor idx = torch::tensor(cpu_rows, at::kLong);
+		const at::Tensor rows_host = cpu_rows.size() == n ? host : host.index_select(0, idx).pin_memory();
+		dev.index_copy_(0, idx.to(m.device), rows_host.to(m.device, /*non_blocking=*/true));
+	}
+	at::Tensor batch = good.size() == n ? dev : dev.index_select(0, torch::tensor(good, at::kLong).to(m.device));
+	const int64_t max_batch = spec.max_batch > 0 ? spec.max_batch : batch.size(0);
+	std::vector<float> probs;
+	for (int64_t g = 0; g < batch.size(0); g += max_batch) {
+		Collect(m, LaunchForward(m, batch.narrow(0, g, std::min(max_batch, batch.size(0) - g))), &probs);
+	}
+	const size_t labels = spec.labels.size();
+	for (size_t g = 0; g < good.size(); g++) {
+		const size_t i = static_cast<size_t>(good[g]);
+		out[i].result = Score(spec, probs.data() + g * labels, labels, decoded[i]);
+	}
+	return out;
+}
+
+} // namespace
+#endif
+
 std::vector<BatchOutcome>
 ClassifyBatch(const std::vector<BatchItem> &items_in, const std::string &model_name, const ClassifierSettings &settings,
               int decode_threads, const ShouldStop &should_stop, const FetchImage &fetch) {
@@ -399,6 +602,12 @@ ClassifyBatch(const std::vector<BatchItem> &items_in, const std::string &model_n
 	const size_t n = items.size();
 	const int64_t plane = static_cast<int64_t>(3) * spec.input.crop_height * spec.input.crop_width;
 	const bool gpu = m->device.is_cuda();
+#ifdef EUROPEANA_WITH_NVJPEG
+	std::string backend;
+	if (gpu && settings.gpu_jpeg && n > 0 && GpuJpegAvailable(m->device.index(), &backend)) {
+		return ClassifyBatchGpuDecode(items_in, *m, settings, decode_threads, should_stop, fetch);
+	}
+#endif
 
 	std::vector<BatchOutcome> out(n);
 	std::vector<DecodedImage> decoded(n);

@@ -36,6 +36,10 @@ struct ClassifierSettings {
 	/* Batch items decoded before their forward pass is launched (CUDA only): the GPU runs
 	 * one chunk while the decode threads prepare the next. 0: the whole batch at once. */
 	int pipeline_chunk = 64;
+	/* On CUDA, also decode JPEGs on the GPU (nvJPEG, in blocks of gpu_jpeg_block) while the
+	 * decode threads take the other images; builds without nvJPEG ignore it. */
+	bool gpu_jpeg = true;
+	int gpu_jpeg_block = 64;
 };
 
 /* Whether this build and machine can run `device` ("cpu", "cuda", "cuda:N"); when not,

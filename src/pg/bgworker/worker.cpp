@@ -63,6 +63,7 @@ int guc_worker_naptime_s = 10;
 int guc_worker_threads = 0;
 char *guc_worker_precision = nullptr;
 bool guc_log_batches = false;
+bool guc_worker_gpu_jpeg = true;
 
 constexpr int kRestartSeconds = 5;
 
@@ -141,6 +142,7 @@ WorkerSettings() {
 	s.precision = guc_worker_precision != nullptr ? guc_worker_precision : "auto";
 	/* on a GPU the CPU threads decode; LibTorch's own CPU pool would only compete */
 	s.intra_op_threads = strcmp(worker_device, "cpu") == 0 ? WorkerThreads() : 1;
+	s.gpu_jpeg = guc_worker_gpu_jpeg;
 	return s;
 }
 
@@ -294,6 +296,10 @@ RegisterWorkers() {
 	DefineCustomIntVariable("europeana.worker_threads", "Decode threads per worker, and LibTorch threads on the CPU.",
 	                        "0: the machine's cores divided by europeana.worker_count.", &guc_worker_threads, 0, 0, 256,
 	                        PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+	DefineCustomBoolVariable("europeana.worker_gpu_jpeg", "On CUDA, also decode JPEGs on the GPU (nvJPEG).",
+	                         "The decode threads take the other images at the same time; without nvJPEG in the "
+	                         "build this does nothing.",
+	                         &guc_worker_gpu_jpeg, true, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
 	DefineCustomBoolVariable("europeana.log_batches", "Log the time of every worker batch, by stage.", nullptr,
 	                         &guc_log_batches, false, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
 	DefineCustomStringVariable("europeana.worker_precision", "Precision of the workers' models on CUDA.",

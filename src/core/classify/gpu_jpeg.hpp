@@ -1,0 +1,34 @@
+/*
+ * gpu_jpeg.hpp — batched JPEG decoding and preprocessing on an NVIDIA GPU (nvJPEG).
+ *
+ * Built only with a CUDA LibTorch and the CUDA toolkit's nvJPEG (EUROPEANA_WITH_NVJPEG).
+ * Uses the GPU's hardware JPEG engines where the GPU has them (A100, H100, ...), otherwise
+ * nvJPEG's hybrid CUDA backend.  Main thread only; nothing here calls PostgreSQL.
+ */
+#pragma once
+
+#include "core/common/bytes.hpp"
+#include "core/common/no_postgres.hpp"
+#include "core/decode/input_spec.hpp"
+
+#include <ATen/Tensor.h>
+
+#include <string>
+#include <vector>
+
+namespace europeana::core {
+
+/* Whether nvJPEG can be used on CUDA device `device` (created lazily, once per process and
+ * device); *backend names the backend ("hardware" or "hybrid") or why not. */
+bool GpuJpegAvailable(int device, std::string *backend);
+
+/* Decodes jpegs[k] (baseline JPEGs with 3 components and no EXIF rotation: the caller
+ * checks the header) on `device`, preprocesses it as the CPU path does (torchvision
+ * Resize(shorter side) with antialiasing, CenterCrop, scale, mean/std) and writes it into
+ * row rows[k] of `dest`, a contiguous float [N, 3, crop_h, crop_w] tensor on that device.
+ * Returns, per item, whether it was decoded; the others must be decoded another way.
+ * Asynchronous on the device's current stream. */
+std::vector<bool> GpuDecodeJpegs(int device, const std::vector<ByteView> &jpegs, const std::vector<int64_t> &rows,
+                                 const InputSpec &spec, const at::Tensor &dest);
+
+} // namespace europeana::core
