@@ -11,7 +11,7 @@
 # In the same run, on the same GPU: (a) model-only ceilings, (b) the pilot-style Python
 # pipeline, (d) the nvJPEG decode ceiling. With GPUS > 1 it also runs one worker per GPU.
 # Writes $OUT/results.md (and raw logs). Environment: N (2000), DISTINCT (200), BATCH (256),
-# GPUS (all), OUT ($PWD/build-gpu/out).
+# GPUS (all), OUT ($PWD/build-gpu/out), SKIP_PY (set: skip the Python measurements).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
@@ -57,6 +57,7 @@ chmod -R a+rX "$WORK"
 ls "$WORK"/img/*.jpg | sort >"$WORK/distinct.txt"
 awk -v n="$N" '{ p[NR] = $0 } END { for (i = 0; i < n; i++) print p[i % NR + 1] }' "$WORK/distinct.txt" >"$WORK/files.txt"
 
+if [ -z "${SKIP_PY:-}" ]; then
 step "python: (a) model-only ceilings, (d) nvJPEG decode ceiling, (b) pilot-style pipeline"
 for net in resnet50_random mobilenet_v2_imagenet_float; do
   for mode in fp32 fp16cl; do
@@ -68,6 +69,8 @@ for net in resnet50_random; do
   echo "$net plain $("$PY" bench/gpu/python_gpu.py pipeline "$MODELS/$net.pt" "$WORK/files.txt" 64 "$PER_GPU_CORES")" | tee -a "$OUT/pipeline.txt"
   echo "$net draft $("$PY" bench/gpu/python_gpu.py pipeline "$MODELS/$net.pt" "$WORK/files.txt" 64 "$PER_GPU_CORES" draft)" | tee -a "$OUT/pipeline.txt"
 done
+fi
+touch "$OUT/model_only.txt" "$OUT/decode.txt" "$OUT/pipeline.txt"
 
 CLUSTER=$WORK/pg
 trap 'scripts/pg_cluster.sh stop "$CLUSTER" >/dev/null 2>&1 || true; kill $(jobs -p) 2>/dev/null || true' EXIT

@@ -390,6 +390,37 @@ ClassifyImage(ByteView image, const std::string &model_name, const ClassifierSet
 	return Score(spec, probs.data(), probs.size(), decoded);
 }
 
+namespace {
+BatchDecodeStats last_stats;
+} // namespace
+
+BatchDecodeStats
+LastBatchDecodeStats() noexcept {
+	return last_stats;
+}
+
+std::string
+DeviceDecoders(const std::string &device) {
+#ifdef EUROPEANA_WITH_NVJPEG
+	if (device.rfind("cuda", 0) == 0) {
+		std::string why;
+		if (!DeviceAvailable(device, &why)) {
+			return "CPU threads (" + why + ")";
+		}
+		const int index = device.size() > 5 ? std::atoi(device.c_str() + 5) : 0;
+		std::string backend;
+		SignalBlockScope no_signals;
+		if (GpuJpegAvailable(index, &backend)) {
+			return "CPU threads + nvJPEG " + backend;
+		}
+		return "CPU threads (nvJPEG: " + backend + ")";
+	}
+#else
+	(void)device;
+#endif
+	return "CPU threads";
+}
+
 #ifdef EUROPEANA_WITH_NVJPEG
 namespace {
 
@@ -553,6 +584,10 @@ ClassifyBatchGpuDecode(const std::vector<BatchItem> &items_in, LoadedModel &m, c
 	join_all.Join();
 	if (stopped.load()) {
 		throw Error(ErrorKind::Cancelled, "classification cancelled");
+	}
+	last_stats = BatchDecodeStats();
+	for (size_t i = 0; i < n; i++) {
+		(on_gpu[i] ? last_stats.gpu_decoded : last_stats.cpu_decoded) += 1;
 	}
 
 	/* CPU-decoded rows join the GPU-decoded ones on the device */
@@ -763,6 +798,8 @@ ClassifyBatch(const std::vector<BatchItem> &items_in, const std::string &model_n
 		throw Error(ErrorKind::Cancelled, "classification cancelled");
 	}
 
+	last_stats = BatchDecodeStats();
+	last_stats.cpu_decoded = static_cast<int>(n);
 	const size_t labels = spec.labels.size();
 	std::vector<float> probs;
 	for (size_t k = 0; k < nchunks; k++) {

@@ -100,6 +100,16 @@ std::vector<BatchOutcome> ClassifyBatch(const std::vector<BatchItem> &items, con
                                         const ClassifierSettings &settings, int decode_threads,
                                         const ShouldStop &should_stop, const FetchImage &fetch = nullptr);
 
+/* How the last ClassifyBatch of this process decoded its images (for diagnostics). */
+struct BatchDecodeStats {
+	int gpu_decoded = 0; /* by nvJPEG */
+	int cpu_decoded = 0; /* by the decode threads (and the calling thread) */
+};
+BatchDecodeStats LastBatchDecodeStats() noexcept;
+
+/* Which decoders a batch on `device` uses, in words (e.g. "CPU threads + nvJPEG hardware"). */
+std::string DeviceDecoders(const std::string &device);
+
 /* VerifyModel checks that the weights exist and match the metadata's sha256 without
  * loading them into LibTorch; returns the spec. */
 ModelSpec VerifyModel(const std::string &model_dir, const std::string &model_name);

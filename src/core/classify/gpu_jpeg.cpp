@@ -8,6 +8,7 @@
 #include <ATen/ATen.h>
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAGuard.h>
+#include <array>
 #include <cmath>
 #include <map>
 #include <mutex>
@@ -21,7 +22,9 @@ struct NvJpeg {
 	nvjpegHandle_t handle = nullptr;
 	nvjpegJpegState_t state = nullptr;
 	bool hardware = false;
-	int initialized_batch = 0;
+	std::string backend;
+	at::Tensor mean, stdv; /* of the last input spec, on the device */
+	std::array<float, 6> mean_std {};
 	std::string error;
 };
 
@@ -35,11 +38,21 @@ StateFor(int device) {
 	}
 	auto *s = new NvJpeg();
 	c10::cuda::CUDAGuard guard(static_cast<c10::DeviceIndex>(device));
-	if (nvjpegCreateEx(NVJPEG_BACKEND_HARDWARE, nullptr, nullptr, 0, &s->handle) == NVJPEG_STATUS_SUCCESS) {
-		s->hardware = true;
-	} else if (nvjpegCreateEx(NVJPEG_BACKEND_DEFAULT, nullptr, nullptr, 0, &s->handle) != NVJPEG_STATUS_SUCCESS) {
+	/* the GPU's JPEG engines first; then Huffman decoding in CUDA (GPU_HYBRID), which suits
+	 * batches; the CPU-Huffman hybrid last */
+	const std::pair<nvjpegBackend_t, const char *> backends[] = {{NVJPEG_BACKEND_HARDWARE, "hardware"},
+	                                                              {NVJPEG_BACKEND_GPU_HYBRID, "gpu-hybrid"},
+	                                                              {NVJPEG_BACKEND_DEFAULT, "hybrid"}};
+	for (const auto &[backend, name] : backends) {
+		if (nvjpegCreateEx(backend, nullptr, nullptr, 0, &s->handle) == NVJPEG_STATUS_SUCCESS) {
+			s->hardware = backend == NVJPEG_BACKEND_HARDWARE;
+			s->backend = name;
+			break;
+		}
 		s->handle = nullptr;
-		s->error = "nvjpegCreateEx failed";
+	}
+	if (s->handle == nullptr) {
+		s->error = "nvjpegCreateEx failed for every backend";
 	}
 	if (s->handle != nullptr && nvjpegJpegStateCreate(s->handle, &s->state) != NVJPEG_STATUS_SUCCESS) {
 		s->error = "nvjpegJpegStateCreate failed";
@@ -54,7 +67,7 @@ StateFor(int device) {
 bool
 GpuJpegAvailable(int device, std::string *backend) {
 	NvJpeg *s = StateFor(device);
-	*backend = s->handle == nullptr ? s->error : (s->hardware ? "hardware" : "hybrid");
+	*backend = s->handle == nullptr ? s->error : s->backend;
 	return s->handle != nullptr;
 }
 
@@ -114,8 +127,16 @@ GpuDecodeJpegs(int device, const std::vector<ByteView> &jpegs, const std::vector
 	}
 
 	/* preprocess each image with ATen on the same stream */
-	const at::Tensor mean = at::tensor(std::vector<float>(spec.mean.begin(), spec.mean.end()), dest.options()).view({3, 1, 1});
-	const at::Tensor stdv = at::tensor(std::vector<float>(spec.std.begin(), spec.std.end()), dest.options()).view({3, 1, 1});
+	/* mean and std live on the device, made once per spec: an upload per block would wait
+	 * for the decode just queued */
+	const std::array<float, 6> ms = {spec.mean[0], spec.mean[1], spec.mean[2], spec.std[0], spec.std[1], spec.std[2]};
+	if (!s->mean.defined() || ms != s->mean_std) {
+		s->mean = at::tensor(std::vector<float>(spec.mean.begin(), spec.mean.end()), dest.options()).view({3, 1, 1});
+		s->stdv = at::tensor(std::vector<float>(spec.std.begin(), spec.std.end()), dest.options()).view({3, 1, 1});
+		s->mean_std = ms;
+	}
+	const at::Tensor &mean = s->mean;
+	const at::Tensor &stdv = s->stdv;
 	for (size_t t = 0; t < take.size(); t++) {
 		const size_t k = take[t];
 		const int w = widths[k], h = heights[k];

@@ -256,10 +256,11 @@ RunOnce() {
 			const double ms = std::chrono::duration<double, std::milli>(now - started).count();
 			RecordWorkerBatch(r.enriched, r.refused, ms);
 			if (guc_log_batches) {
+				const core::BatchDecodeStats d = core::LastBatchDecodeStats();
 				ereport(LOG, (errmsg("europeana worker %d: %d images in %.1f ms (%.0f/s): claim %.1f, detoast+decode+forward "
-				                     "%.1f (detoast %.1f), write %.1f, commit %.1f ms",
+				                     "%.1f (detoast %.1f; decoded by GPU %d, CPU %d), write %.1f, commit %.1f ms",
 				                     worker_index + 1, r.claimed, ms, r.claimed * 1000.0 / std::max(ms, 0.001),
-				                     r.claim_ms, r.classify_ms, r.fetch_ms, r.write_ms,
+				                     r.claim_ms, r.classify_ms, r.fetch_ms, d.gpu_decoded, d.cpu_decoded, r.write_ms,
 				                     std::chrono::duration<double, std::milli>(now - commit_started).count())));
 			}
 		}
@@ -368,8 +369,17 @@ europeana_worker_main(Datum main_arg) {
 	}
 	PG_exception_stack = &local_sigjmp_buf;
 
-	ereport(LOG, (errmsg("europeana worker %d started on %s, database \"%s\", model %s", worker_index + 1,
-	                     worker_device, guc_database, ModelName())));
+	{
+		/* phase 2 in a frame of its own: what decodes on this device, for the log line */
+		char decoders[128] = "";
+		try {
+			strlcpy(decoders, europeana::core::DeviceDecoders(worker_device).c_str(), sizeof(decoders));
+		} catch (const std::exception &e) {
+			strlcpy(decoders, e.what(), sizeof(decoders));
+		}
+		ereport(LOG, (errmsg("europeana worker %d started on %s (decoding: %s), database \"%s\", model %s",
+		                     worker_index + 1, worker_device, decoders, guc_database, ModelName())));
+	}
 	for (;;) {
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending) {
