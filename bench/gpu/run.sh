@@ -112,7 +112,7 @@ unsample() {
 }
 # run_enrich LABEL MODEL PRECISION GPU_JPEG: drain N images, print images/s, utilisation
 run_enrich() {
-  local label=$1 model=$2 precision=$3 gpu_jpeg=${4:-on}
+  local label=$1 model=$2 precision=$3 gpu_jpeg=${4:-off}
   psql -XAtq -c "ALTER SYSTEM SET europeana.default_model = '$model'" -c "ALTER SYSTEM SET europeana.worker_precision = '$precision'" \
     -c "ALTER SYSTEM SET europeana.worker_gpu_jpeg = $gpu_jpeg" -c "SELECT pg_reload_conf()" >/dev/null
   sleep 1
@@ -149,20 +149,19 @@ SQL
 step "PostgreSQL: one worker on cuda:0"
 GPUS_USED=1
 start_cluster 1 cuda:0
-run_enrich r50_fp16_1gpu resnet50_random fp16 on
-run_enrich r50_fp16_cpudecode_1gpu resnet50_random fp16 off
-run_enrich r50_fp32_1gpu resnet50_random fp32 on
-run_enrich mnv2_fp16_1gpu mobilenet_v2_imagenet_float fp16 on
-run_enrich mnv2_fp32_1gpu mobilenet_v2_imagenet_float fp32 on
-run_enrich mnv2_fp32_cpudecode_1gpu mobilenet_v2_imagenet_float fp32 off
+run_enrich r50_fp16_1gpu resnet50_random fp16 off
+run_enrich r50_fp16_gpujpeg_1gpu resnet50_random fp16 on
+run_enrich r50_fp32_1gpu resnet50_random fp32 off
+run_enrich mnv2_fp16_1gpu mobilenet_v2_imagenet_float fp16 off
+run_enrich mnv2_fp32_1gpu mobilenet_v2_imagenet_float fp32 off
+run_enrich mnv2_fp32_gpujpeg_1gpu mobilenet_v2_imagenet_float fp32 on
 # top-1 agreement on the real network (the evidence label: ImageNet top-1), image by image
 agree() {
   psql -XAtq -c "SELECT '$1 vs $2: ' || count(*) FILTER (WHERE a.evidence = b.evidence) || ' of ' || count(*) FROM top1 a JOIN top1 b USING (name)
                  WHERE a.label = '$1' AND b.label = '$2'" | tee -a "$OUT/agreement.txt"
 }
 agree mnv2_fp16_1gpu mnv2_fp32_1gpu
-agree mnv2_fp32_1gpu mnv2_fp32_cpudecode_1gpu
-agree mnv2_fp16_1gpu mnv2_fp32_cpudecode_1gpu
+agree mnv2_fp32_gpujpeg_1gpu mnv2_fp32_1gpu
 ps -o rss= -p "$(psql -XAtq -c "SELECT pid FROM europeana.worker_status LIMIT 1")" | awk '{ printf "worker_rss_mb=%.0f\n", $1 / 1024 }' | tee -a "$OUT/enrich.txt"
 grep -E 'ERROR|FATAL|PANIC' "$CLUSTER/server.log" | head -20 >"$OUT/server_errors.txt" || true
 cp "$CLUSTER/server.log" "$OUT/server_1gpu.log"
@@ -172,8 +171,8 @@ if [ "$GPUS" -gt 1 ]; then
   GPUS_USED=$GPUS
   devices=$(seq -s, 0 $((GPUS - 1)) | sed 's/\([0-9]\+\)/cuda:\1/g')
   start_cluster "$GPUS" "$devices"
-  run_enrich "r50_fp16_${GPUS}gpu" resnet50_random fp16
-  run_enrich "mnv2_fp16_${GPUS}gpu" mobilenet_v2_imagenet_float fp16
+  run_enrich "r50_fp16_${GPUS}gpu" resnet50_random fp16 off
+  run_enrich "mnv2_fp16_${GPUS}gpu" mobilenet_v2_imagenet_float fp16 off
 fi
 cp "$CLUSTER/server.log" "$OUT/server.log"
 step "done"

@@ -37,8 +37,10 @@ struct ClassifierSettings {
 	 * one chunk while the decode threads prepare the next. 0: the whole batch at once. */
 	int pipeline_chunk = 64;
 	/* On CUDA, also decode JPEGs on the GPU (nvJPEG, in blocks of gpu_jpeg_block) while the
-	 * decode threads take the other images; builds without nvJPEG ignore it. */
-	bool gpu_jpeg = true;
+	 * decode threads take the other images; builds without nvJPEG ignore it.  Off by default:
+	 * on H100/H200 with 16 decode threads it has not beaten the CPU threads alone (see
+	 * bench/RESULTS.md), and its resampling differs slightly from the CPU path's. */
+	bool gpu_jpeg = false;
 	int gpu_jpeg_block = 64;
 };
 
