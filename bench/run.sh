@@ -394,6 +394,9 @@ bench/harvest_fetch.sh "$OUT/harvest_section.md"
 cat "$OUT/harvest_section.md" >>"$RES"
 bench/enrich.sh "$OUT/enrich_section.md"
 cat "$OUT/enrich_section.md" >>"$RES"
+# measured on the GPU machine by bench/gpu/run.sh; kept as written there
+echo >>"$RES"
+cat bench/gpu/RESULTS.md >>"$RES"
 
 cp "$RES" bench/RESULTS.md
 cat "$RES"
