@@ -217,6 +217,31 @@ TEST_F(ModelDir, BatchFetchesBytesInOrderWhileDecoding) {
 	             std::runtime_error);
 }
 
+TEST_F(ModelDir, MissingDeviceIsUnavailableNotABadImage) {
+	std::string why;
+	if (DeviceAvailable("cuda:0", &why)) {
+		GTEST_SKIP() << "this machine has a GPU";
+	}
+	const auto bytes = ReadFile(ModelSource() + "/samples/parrot.jpg");
+	ClassifierSettings gpu = settings_;
+	gpu.device = "cuda:0";
+	try {
+		ClassifyBatch({BatchItem {1, View(bytes)}}, "mobilenet_v2_imagenet_float", gpu, 1, [] { return false; });
+		FAIL() << "a missing device was not reported";
+	} catch (const Error &e) {
+		EXPECT_EQ(e.Kind(), ErrorKind::Unavailable) << e.what();
+		EXPECT_NE(std::string(e.what()).find("cuda:0"), std::string::npos) << e.what();
+	}
+	ClassifierSettings half = settings_;
+	half.precision = "fp16";
+	try {
+		ClassifyBatch({BatchItem {1, View(bytes)}}, "mobilenet_v2_imagenet_float", half, 1, [] { return false; });
+		FAIL() << "fp16 on the CPU was accepted";
+	} catch (const Error &e) {
+		EXPECT_EQ(e.Kind(), ErrorKind::InvalidInput) << e.what();
+	}
+}
+
 TEST(Devices, CpuIsAlwaysAvailableAndBadNamesAreNot) {
 	std::string why;
 	EXPECT_TRUE(DeviceAvailable("cpu", &why));

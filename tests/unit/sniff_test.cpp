@@ -525,6 +525,66 @@ TEST(SniffTest, JpegExifThumbnailDoesNotCountAsEnd) {
 	EXPECT_NE(InvalidInputMessage(early).find("truncated"), std::string::npos);
 }
 
+/* An APP1 "Exif" payload whose IFD0 holds one orientation entry, in either byte order. */
+Bytes
+ExifOrientationPayload(uint16_t orientation, bool little) {
+	Bytes p = {'E', 'x', 'i', 'f', 0, 0};
+	const auto u16 = [&](uint16_t v) {
+		if (little) {
+			Put(p, {static_cast<uint8_t>(v & 0xFF), static_cast<uint8_t>(v >> 8)});
+		} else {
+			Put(p, {static_cast<uint8_t>(v >> 8), static_cast<uint8_t>(v & 0xFF)});
+		}
+	};
+	const auto u32 = [&](uint32_t v) {
+		if (little) {
+			u16(static_cast<uint16_t>(v & 0xFFFF));
+			u16(static_cast<uint16_t>(v >> 16));
+		} else {
+			u16(static_cast<uint16_t>(v >> 16));
+			u16(static_cast<uint16_t>(v & 0xFFFF));
+		}
+	};
+	PutBytes(p, little ? Bytes {'I', 'I'} : Bytes {'M', 'M'});
+	u16(42);
+	u32(8);            /* IFD0 right after the header */
+	u16(1);            /* one entry */
+	u16(0x0112);       /* orientation */
+	u16(3);            /* SHORT */
+	u32(1);            /* count */
+	u16(orientation);  /* value, left-justified */
+	u16(0);
+	u32(0);            /* no next IFD */
+	return p;
+}
+
+TEST(SniffTest, JpegFrameComponentsAndExifOrientation) {
+	const ImageHeader plain = ReadImageHeader(View(MakeJpeg(640, 480)));
+	EXPECT_EQ(plain.jpeg_frame, 0xC0);
+	EXPECT_EQ(plain.components, 3);
+	EXPECT_EQ(plain.orientation, 1) << "no EXIF: upright";
+	EXPECT_EQ(ReadImageHeader(View(MakeJpeg(640, 480, {false, true}))).jpeg_frame, 0xC2);
+
+	for (bool little : {true, false}) {
+		Bytes jpeg = MakeJpeg(640, 480);
+		const Bytes app1 = JpegSegment(0xE1, ExifOrientationPayload(6, little));
+		jpeg.insert(jpeg.begin() + 2, app1.begin(), app1.end());
+		/* an XMP APP1 after it says nothing about orientation and must not reset it */
+		Bytes xmp_payload;
+		PutText(xmp_payload, "http://ns.adobe.com/xap/1.0/");
+		const Bytes xmp = JpegSegment(0xE1, xmp_payload);
+		jpeg.insert(jpeg.begin() + 2 + static_cast<std::ptrdiff_t>(app1.size()), xmp.begin(), xmp.end());
+		EXPECT_EQ(ReadImageHeader(View(jpeg)).orientation, 6) << (little ? "II" : "MM");
+	}
+	/* an EXIF block cut short or with an IFD offset past its end reads as upright */
+	Bytes broken = ExifOrientationPayload(8, true);
+	broken[10] = 0xF0; /* IFD offset far beyond the payload */
+	Bytes jpeg = MakeJpeg(64, 48);
+	const Bytes app1 = JpegSegment(0xE1, broken);
+	jpeg.insert(jpeg.begin() + 2, app1.begin(), app1.end());
+	EXPECT_EQ(ReadImageHeader(View(jpeg)).orientation, 1);
+}
+
 TEST(SniffTest, JpegCompleteOnlyWithFinalEoi) {
 	for (bool progressive : {false, true}) {
 		Bytes full = MakeJpeg(640, 480, {true, progressive});

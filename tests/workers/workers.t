@@ -148,6 +148,20 @@ wait_until "select pid is not null and pid <> $victim from europeana.worker_stat
 ok $? "a worker stopped with SIGTERM is restarted"
 ok "$(grep -c 'terminated by signal' "$LOG" | awk '{print ($1 == 5) ? 0 : 1}')" "SIGTERM is a clean exit, not a crash"
 
+# --- a device this server does not have: the worker reports it and blames no image
+q "alter system set europeana.worker_devices = 'cuda:0'" >/dev/null; q "select pg_reload_conf()" >/dev/null
+for w in 1 2; do q "select pg_terminate_backend(pid) from europeana.worker_status where worker = $w" >/dev/null; done
+wait_until "select count(*) = 2 from europeana.worker_status where device = 'cuda:0' and pid is not null" 30
+q "insert into europeana.images (name, content) select 'dev-' || name, content from photos limit 1" >/dev/null
+wait_until "select count(*) >= 1 from europeana.worker_status where state = 'error' and last_error like '%cuda:0 is not available%'" 20
+ok $? "a worker on a missing device says so in worker_status"
+is "$(q "select attempts from europeana.enrichment_queue q join europeana.images i using (image_id) where i.name like 'dev-%'")" "0" \
+   "and the image is not blamed for it (no attempt recorded)"
+q "alter system reset europeana.worker_devices" >/dev/null; q "select pg_reload_conf()" >/dev/null
+for w in 1 2; do q "select pg_terminate_backend(pid) from europeana.worker_status where worker = $w" >/dev/null; done
+wait_until "select count(distinct image_id) = 1 from europeana.enrichments join europeana.images using (image_id) where name like 'dev-%'" 40
+ok $? "back on the CPU the workers enrich it"
+
 # --- version mismatch between library and extension
 q "update pg_extension set extversion = '0.0.1' where extname = 'europeana'" >/dev/null
 q "insert into europeana.images (name, content) select 'vm-' || name, content from photos limit 1" >/dev/null
