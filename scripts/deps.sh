@@ -15,8 +15,8 @@ PACKAGES=(
   libcurl4-openssl-dev libssl-dev nlohmann-json3-dev
   # client tools
   libpqxx-dev
-  # unit tests and the libFuzzer target
-  libgtest-dev clang libclang-rt-14-dev
+  # unit tests and the libFuzzer target; the fake Europeana server (cpp-httplib, gzip)
+  libgtest-dev clang libclang-rt-14-dev libcpp-httplib-dev zlib1g-dev
   # benchmark baselines (the pilot's Python pipeline) and test-model export
   python3 python3-torch python3-torchvision python3-pil python3-numpy
 )
