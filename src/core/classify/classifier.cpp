@@ -421,9 +421,179 @@ DeviceDecoders(const std::string &device) {
 	return "CPU threads";
 }
 
-#ifdef EUROPEANA_WITH_NVJPEG
 namespace {
 
+/*
+ * The decoding side of a batch: items are decoded and preprocessed into their rows of a
+ * host tensor by a pool of threads and by the calling thread.  Items are taken in index
+ * order; with a FetchImage the calling thread supplies their bytes one by one (Supply) and a
+ * thread waits for the bytes of the item it took.  A bad image becomes its outcome, never a
+ * failed batch.  Threads never call PostgreSQL or LibTorch.  The destructor stops and joins
+ * the pool however the caller's scope is left.
+ */
+class DecodeWork {
+public:
+	DecodeWork(std::vector<BatchItem> &items, const ModelSpec &spec, const DecodeOptions &options, float *rows,
+	           bool streamed)
+	    : items_(items), spec_(spec), options_(options), rows_(rows), n_(items.size()), out_(n_), decoded_(n_),
+	      supplied_(streamed ? 0 : n_) {
+	}
+	DecodeWork(const DecodeWork &) = delete;
+	DecodeWork &operator=(const DecodeWork &) = delete;
+	~DecodeWork() {
+		Stop();
+		Join();
+	}
+
+	/* Runs after each item is decoded, on the thread that decoded it. */
+	void
+	OnDecoded(std::function<void(size_t)> fn) {
+		on_decoded_ = std::move(fn);
+	}
+
+	void
+	StartThreads(int threads) {
+		const size_t count = std::clamp<size_t>(static_cast<size_t>(std::max(threads, 1)), 1, std::max<size_t>(n_, 1));
+		for (size_t t = 1; t < count; t++) {
+			pool_.emplace_back([this] {
+				for (size_t i = Take(1); i < n_ && !stopped_.load(); i = Take(1)) {
+					if (!WaitSupplied(i)) {
+						return;
+					}
+					Process(i);
+				}
+			});
+		}
+	}
+
+	/* Reserves the next `count` items for the caller; returns the first (>= size() when none
+	 * are left). */
+	size_t
+	Take(size_t count) {
+		return next_.fetch_add(count);
+	}
+
+	void
+	Supply(size_t i, ByteView bytes) {
+		items_[i].image = bytes;
+		{
+			std::lock_guard<std::mutex> lock(mu_);
+			supplied_.store(i + 1);
+		}
+		ready_.notify_all();
+	}
+
+	size_t
+	Supplied() const {
+		return supplied_.load();
+	}
+
+	void
+	Process(size_t i) {
+		BatchOutcome &o = out_[i];
+		o.key = items_[i].key;
+		try {
+			decoded_[i] = DecodeImage(items_[i].image, options_);
+			PreprocessInto(decoded_[i].bgr, spec_.input, rows_ + RowSize() * static_cast<int64_t>(i));
+			decoded_[i].bgr.release();
+			o.ok = true;
+		} catch (const Error &e) {
+			o.error_kind = e.Kind();
+			o.error = e.what();
+			o.hint = e.Hint();
+		} catch (const std::bad_alloc &) {
+			o.error_kind = ErrorKind::ResourceLimit;
+			o.error = "out of memory while decoding the image";
+		} catch (const std::exception &e) {
+			o.error_kind = ErrorKind::Internal;
+			o.error = e.what();
+		}
+		if (on_decoded_) {
+			on_decoded_(i);
+		}
+	}
+
+	void
+	Stop() {
+		{
+			std::lock_guard<std::mutex> lock(mu_);
+			stopped_.store(true);
+		}
+		ready_.notify_all();
+	}
+
+	bool
+	Stopped() const {
+		return stopped_.load();
+	}
+
+	/* Waits for the pool (every item taken has been processed, or the work was stopped). */
+	void
+	Join() {
+		for (std::thread &t : pool_) {
+			if (t.joinable()) {
+				t.join();
+			}
+		}
+	}
+
+	int64_t
+	RowSize() const {
+		return static_cast<int64_t>(3) * spec_.input.crop_height * spec_.input.crop_width;
+	}
+
+	std::vector<BatchOutcome> &
+	Outcomes() {
+		return out_;
+	}
+	std::vector<DecodedImage> &
+	Decoded() {
+		return decoded_;
+	}
+	std::mutex &
+	Mutex() {
+		return mu_;
+	}
+
+private:
+	bool
+	WaitSupplied(size_t i) {
+		if (supplied_.load() > i) {
+			return true;
+		}
+		std::unique_lock<std::mutex> lock(mu_);
+		ready_.wait(lock, [&] { return supplied_.load() > i || stopped_.load(); });
+		return !stopped_.load();
+	}
+
+	std::vector<BatchItem> &items_;
+	const ModelSpec &spec_;
+	const DecodeOptions &options_;
+	float *rows_;
+	const size_t n_;
+	std::vector<BatchOutcome> out_;
+	std::vector<DecodedImage> decoded_;
+	std::function<void(size_t)> on_decoded_;
+	std::mutex mu_;
+	std::condition_variable ready_;
+	std::atomic<size_t> supplied_;
+	std::atomic<size_t> next_ {0};
+	std::atomic<bool> stopped_ {false};
+	std::vector<std::thread> pool_;
+};
+
+/* Scores the probabilities of the good items (in order) into their outcomes. */
+void
+ScoreInto(const ModelSpec &spec, const std::vector<float> &probs, const std::vector<int64_t> &good,
+          std::vector<BatchOutcome> &out, const std::vector<DecodedImage> &decoded) {
+	const size_t labels = spec.labels.size();
+	for (size_t g = 0; g < good.size(); g++) {
+		const size_t i = static_cast<size_t>(good[g]);
+		out[i].result = Score(spec, probs.data() + g * labels, labels, decoded[i]);
+	}
+}
+
+#ifdef EUROPEANA_WITH_NVJPEG
 /* A JPEG that nvJPEG decodes exactly as the CPU path would: baseline or extended
  * Huffman, three components, no EXIF rotation, within the pixel limit. */
 bool
@@ -444,110 +614,37 @@ SuitsGpu(ByteView bytes, const DecodeOptions &options, ImageHeader *header) {
  * front while the calling thread, after supplying every item's bytes, takes blocks of
  * suitable JPEGs for the GPU's decoder; both write preprocessed rows (the CPU into pinned
  * host memory, the GPU straight into the device batch), then one forward runs over the
- * batch.  Decoding, not the network, limits throughput, so every decoder works at once.
+ * batch.
  */
 std::vector<BatchOutcome>
-ClassifyBatchGpuDecode(const std::vector<BatchItem> &items_in, LoadedModel &m, const ClassifierSettings &settings,
+ClassifyBatchGpuDecode(std::vector<BatchItem> items, LoadedModel &m, const ClassifierSettings &settings,
                        int decode_threads, const ShouldStop &should_stop, const FetchImage &fetch) {
 	const ModelSpec &spec = m.spec;
 	const DecodeOptions options = DecodeOptionsFor(spec, settings);
-	std::vector<BatchItem> items = items_in;
 	const size_t n = items.size();
-	const int64_t plane = static_cast<int64_t>(3) * spec.input.crop_height * spec.input.crop_width;
-	std::vector<BatchOutcome> out(n);
-	std::vector<DecodedImage> decoded(n);
-	std::vector<char> on_gpu(n, 0);
 	const std::vector<int64_t> shape = {static_cast<int64_t>(n), 3, spec.input.crop_height, spec.input.crop_width};
 	at::Tensor host = torch::empty(shape, at::TensorOptions().dtype(at::kFloat).pinned_memory(true));
 	at::Tensor dev = torch::empty(shape, at::TensorOptions().dtype(at::kFloat).device(m.device));
-	float *base = host.data_ptr<float>();
+	std::vector<char> on_gpu(n, 0);
 
-	const auto process = [&](size_t i) {
-		BatchOutcome &o = out[i];
-		o.key = items[i].key;
-		try {
-			decoded[i] = DecodeImage(items[i].image, options);
-			PreprocessInto(decoded[i].bgr, spec.input, base + plane * static_cast<int64_t>(i));
-			decoded[i].bgr.release();
-			o.ok = true;
-		} catch (const Error &e) {
-			o.error_kind = e.Kind();
-			o.error = e.what();
-			o.hint = e.Hint();
-		} catch (const std::bad_alloc &) {
-			o.error_kind = ErrorKind::ResourceLimit;
-			o.error = "out of memory while decoding the image";
-		} catch (const std::exception &e) {
-			o.error_kind = ErrorKind::Internal;
-			o.error = e.what();
-		}
-	};
-	std::mutex mu;
-	std::condition_variable item_ready;
-	std::atomic<size_t> produced {fetch ? 0 : n};
-	std::atomic<size_t> next {0};
-	std::atomic<bool> stopped {false};
-	const auto worker = [&] {
-		for (size_t i = next.fetch_add(1); i < n && !stopped.load(); i = next.fetch_add(1)) {
-			if (produced.load() <= i) {
-				std::unique_lock<std::mutex> lock(mu);
-				item_ready.wait(lock, [&] { return produced.load() > i || stopped.load(); });
-				if (stopped.load()) {
-					return;
-				}
-			}
-			process(i);
-		}
-	};
-	std::vector<std::thread> pool;
-	struct JoinAll {
-		std::vector<std::thread> &pool;
-		std::atomic<bool> &stop;
-		std::mutex &mu;
-		std::condition_variable &wake;
-		bool finished = false;
-		void
-		Join() {
-			for (std::thread &t : pool) {
-				if (t.joinable()) {
-					t.join();
-				}
-			}
-		}
-		~JoinAll() {
-			if (!finished) {
-				{
-					std::lock_guard<std::mutex> lock(mu);
-					stop.store(true);
-				}
-				wake.notify_all();
-			}
-			Join();
-		}
-	} join_all {pool, stopped, mu, item_ready};
-	const size_t threads = std::clamp<size_t>(static_cast<size_t>(std::max(decode_threads, 1)), 1, n);
-	for (size_t t = 1; t < threads; t++) {
-		pool.emplace_back(worker);
-	}
-	for (size_t p = produced.load(); p < n; p++) {
+	DecodeWork work(items, spec, options, host.data_ptr<float>(), static_cast<bool>(fetch));
+	std::vector<BatchOutcome> &out = work.Outcomes();
+	std::vector<DecodedImage> &decoded = work.Decoded();
+	work.StartThreads(decode_threads);
+	for (size_t p = work.Supplied(); p < n && !work.Stopped(); p++) {
 		if (should_stop && should_stop()) {
-			stopped.store(true);
+			work.Stop();
 			break;
 		}
-		items[p].image = fetch(p);
-		{
-			std::lock_guard<std::mutex> lock(mu);
-			produced.store(p + 1);
-		}
-		item_ready.notify_all();
+		work.Supply(p, fetch(p));
 	}
 	const size_t block = static_cast<size_t>(std::max(settings.gpu_jpeg_block, 1));
-	while (!stopped.load()) {
+	while (!work.Stopped()) {
 		if (should_stop && should_stop()) {
-			stopped.store(true);
+			work.Stop();
 			break;
 		}
-		const size_t first = next.fetch_add(block);
+		const size_t first = work.Take(block);
 		if (first >= n) {
 			break;
 		}
@@ -577,12 +674,11 @@ ClassifyBatchGpuDecode(const std::vector<BatchItem> &items_in, LoadedModel &m, c
 			}
 		}
 		for (size_t i : cpu) {
-			process(i);
+			work.Process(i);
 		}
 	}
-	join_all.finished = !stopped.load();
-	join_all.Join();
-	if (stopped.load()) {
+	work.Join();
+	if (work.Stopped()) {
 		throw Error(ErrorKind::Cancelled, "classification cancelled");
 	}
 	last_stats = BatchDecodeStats();
@@ -601,7 +697,7 @@ ClassifyBatchGpuDecode(const std::vector<BatchItem> &items_in, LoadedModel &m, c
 		}
 	}
 	if (good.empty()) {
-		return out;
+		return std::move(out);
 	}
 	if (!cpu_rows.empty()) {
 		const at::Tensor idx = torch::tensor(cpu_rows, at::kLong);
@@ -614,16 +710,12 @@ ClassifyBatchGpuDecode(const std::vector<BatchItem> &items_in, LoadedModel &m, c
 	for (int64_t g = 0; g < batch.size(0); g += max_batch) {
 		Collect(m, LaunchForward(m, batch.narrow(0, g, std::min(max_batch, batch.size(0) - g))), &probs);
 	}
-	const size_t labels = spec.labels.size();
-	for (size_t g = 0; g < good.size(); g++) {
-		const size_t i = static_cast<size_t>(good[g]);
-		out[i].result = Score(spec, probs.data() + g * labels, labels, decoded[i]);
-	}
-	return out;
+	ScoreInto(spec, probs, good, out, decoded);
+	return std::move(out);
 }
+#endif
 
 } // namespace
-#endif
 
 std::vector<BatchOutcome>
 ClassifyBatch(const std::vector<BatchItem> &items_in, const std::string &model_name, const ClassifierSettings &settings,
@@ -635,24 +727,20 @@ ClassifyBatch(const std::vector<BatchItem> &items_in, const std::string &model_n
 	const DecodeOptions options = DecodeOptionsFor(spec, settings);
 	std::vector<BatchItem> items = items_in; /* fetch fills in the bytes */
 	const size_t n = items.size();
-	const int64_t plane = static_cast<int64_t>(3) * spec.input.crop_height * spec.input.crop_width;
 	const bool gpu = m->device.is_cuda();
+	if (n == 0) {
+		return {};
+	}
 #ifdef EUROPEANA_WITH_NVJPEG
 	std::string backend;
-	if (gpu && settings.gpu_jpeg && n > 0 && GpuJpegAvailable(m->device.index(), &backend)) {
-		return ClassifyBatchGpuDecode(items_in, *m, settings, decode_threads, should_stop, fetch);
+	if (gpu && settings.gpu_jpeg && GpuJpegAvailable(m->device.index(), &backend)) {
+		return ClassifyBatchGpuDecode(std::move(items), *m, settings, decode_threads, should_stop, fetch);
 	}
 #endif
 
-	std::vector<BatchOutcome> out(n);
-	std::vector<DecodedImage> decoded(n);
-	if (n == 0) {
-		return out;
-	}
 	/* pinned host memory on CUDA, so that the copy to the device is asynchronous */
 	at::Tensor input = torch::empty({static_cast<int64_t>(n), 3, spec.input.crop_height, spec.input.crop_width},
 	                                at::TensorOptions().dtype(at::kFloat).pinned_memory(gpu));
-	float *base = input.data_ptr<float>();
 
 	/* Chunks: on CUDA the forward of a chunk is launched as soon as its images are decoded,
 	 * and the GPU runs it while the threads decode the next chunk.  On the CPU the forward
@@ -664,81 +752,23 @@ ClassifyBatch(const std::vector<BatchItem> &items_in, const std::string &model_n
 	for (size_t c = 0; c < nchunks; c++) {
 		done[c].store(0);
 	}
-	std::mutex mu;
 	std::condition_variable chunk_done;
-	std::condition_variable item_ready;
-	/* items [0, produced) have their bytes; without fetch, all of them */
-	std::atomic<size_t> produced {fetch ? 0 : n};
 
-	/* Decode and preprocess in parallel: each thread takes the next item and writes its
-	 * own slice of the batch tensor.  A bad image is an outcome, never a failed batch. */
-	const auto process = [&](size_t i) {
-		BatchOutcome &o = out[i];
-		o.key = items[i].key;
-		try {
-			decoded[i] = DecodeImage(items[i].image, options);
-			PreprocessInto(decoded[i].bgr, spec.input, base + plane * static_cast<int64_t>(i));
-			decoded[i].bgr.release();
-			o.ok = true;
-		} catch (const Error &e) {
-			o.error_kind = e.Kind();
-			o.error = e.what();
-			o.hint = e.Hint();
-		} catch (const std::bad_alloc &) {
-			o.error_kind = ErrorKind::ResourceLimit;
-			o.error = "out of memory while decoding the image";
-		} catch (const std::exception &e) {
-			o.error_kind = ErrorKind::Internal;
-			o.error = e.what();
-		}
+	DecodeWork work(items, spec, options, input.data_ptr<float>(), static_cast<bool>(fetch));
+	std::vector<BatchOutcome> &out = work.Outcomes();
+	work.OnDecoded([&](size_t i) {
 		const size_t c = i / chunk;
 		if (done[c].fetch_add(1) + 1 == chunk_size(c)) {
-			std::lock_guard<std::mutex> lock(mu);
+			std::lock_guard<std::mutex> lock(work.Mutex());
 			chunk_done.notify_all();
 		}
-	};
-	std::atomic<size_t> next {0};
-	std::atomic<bool> stopped {false};
-	const auto worker = [&] {
-		for (size_t i = next.fetch_add(1); i < n && !stopped.load(); i = next.fetch_add(1)) {
-			if (produced.load() <= i) {
-				std::unique_lock<std::mutex> lock(mu);
-				item_ready.wait(lock, [&] { return produced.load() > i || stopped.load(); });
-				if (stopped.load()) {
-					return;
-				}
-			}
-			process(i);
-		}
-	};
-	const size_t threads = std::clamp<size_t>(static_cast<size_t>(std::max(decode_threads, 1)), 1, n);
-	std::vector<std::thread> pool;
-	/* joins the pool however this scope is left (a launch may throw) */
-	struct JoinAll {
-		std::vector<std::thread> &pool;
-		std::atomic<bool> &stop;
-		std::mutex &mu;
-		std::condition_variable &wake;
-		~JoinAll() {
-			{
-				std::lock_guard<std::mutex> lock(mu);
-				stop.store(true);
-			}
-			wake.notify_all();
-			for (std::thread &t : pool) {
-				if (t.joinable()) {
-					t.join();
-				}
-			}
-		}
-	} join_all {pool, stopped, mu, item_ready};
-	for (size_t t = 1; t < threads; t++) {
-		pool.emplace_back(worker);
-	}
+	});
+	work.StartThreads(decode_threads);
 
-	/* The calling thread decodes too, launches each chunk's forward as soon as the chunk is
-	 * complete, and is the only one that polls should_stop (it may read the caller's
-	 * interrupt flags, which only the main thread should). */
+	/* The calling thread supplies the bytes (when fetched), decodes too, launches each
+	 * chunk's forward as soon as the chunk is complete, and is the only one that polls
+	 * should_stop (it may read the caller's interrupt flags, which only the main thread
+	 * should). */
 	std::vector<std::vector<int64_t>> good(nchunks);
 	std::vector<std::vector<at::Tensor>> launched(nchunks);
 	const int64_t max_batch = spec.max_batch > 0 ? spec.max_batch : static_cast<int64_t>(n);
@@ -768,51 +798,39 @@ ClassifyBatch(const std::vector<BatchItem> &items_in, const std::string &model_n
 			launch(c++);
 			continue;
 		}
-		const size_t p = produced.load();
+		if (should_stop && should_stop()) {
+			work.Stop();
+			break;
+		}
+		const size_t p = work.Supplied();
 		if (p < n) {
-			if (should_stop && should_stop()) {
-				stopped.store(true);
-				break;
-			}
-			items[p].image = fetch(p);
-			{
-				std::lock_guard<std::mutex> lock(mu);
-				produced.store(p + 1);
-			}
-			item_ready.notify_all();
+			work.Supply(p, fetch(p));
 			continue;
 		}
-		const size_t i = next.fetch_add(1);
+		const size_t i = work.Take(1);
 		if (i < n) {
-			if (should_stop && should_stop()) {
-				stopped.store(true);
-				break;
-			}
-			process(i);
+			work.Process(i);
 			continue;
 		}
-		std::unique_lock<std::mutex> lock(mu);
+		std::unique_lock<std::mutex> lock(work.Mutex());
 		chunk_done.wait(lock, [&] { return done[c].load() == chunk_size(c); });
 	}
-	if (stopped.load()) {
+	work.Join();
+	if (work.Stopped()) {
 		throw Error(ErrorKind::Cancelled, "classification cancelled");
 	}
 
 	last_stats = BatchDecodeStats();
 	last_stats.cpu_decoded = static_cast<int>(n);
-	const size_t labels = spec.labels.size();
 	std::vector<float> probs;
 	for (size_t k = 0; k < nchunks; k++) {
 		probs.clear();
 		for (const at::Tensor &t : launched[k]) {
 			Collect(*m, t, &probs);
 		}
-		for (size_t g = 0; g < good[k].size(); g++) {
-			const size_t i = static_cast<size_t>(good[k][g]);
-			out[i].result = Score(spec, probs.data() + g * labels, labels, decoded[i]);
-		}
+		ScoreInto(spec, probs, good[k], out, work.Decoded());
 	}
-	return out;
+	return std::move(out);
 }
 
 bool

@@ -213,7 +213,12 @@ RunOnce() {
 		}
 		const auto started = std::chrono::steady_clock::now();
 		const core::ClassifierSettings settings = WorkerSettings();
-		const int threads = WorkerThreads();
+		/* Decode threads: on a GPU, the worker's share of the cores.  On the CPU the forward
+		 * pass's OpenMP team already owns them, and a second pool beside it oversubscribed the
+		 * cores: the same worker ran at 230 or at 70 images/s from one start to the next
+		 * (OpenMP threads spinning against the decoders).  Small web images decode in about a
+		 * millisecond, so the main thread decodes and the team runs the forward. */
+		const int threads = strcmp(worker_device, "cpu") == 0 ? 1 : WorkerThreads();
 
 		EnrichTarget target;
 		target.model = registered_model;

@@ -43,7 +43,11 @@ EUROPEANA_PG_FUNCTION(europeana_enrich) {
 	}
 	char *model = europeana::pg::ModelArgOrDefault(fcinfo, 2);
 	const europeana::core::ClassifierSettings settings = europeana::pg::ClassifierSettingsFromGucs();
-	const int decode_threads = static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 8u));
+	/* with a multi-threaded forward the OpenMP team owns the cores: decode on this thread
+	 * (see the workers) */
+	const int decode_threads = settings.intra_op_threads > 1
+	                               ? 1
+	                               : static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 8u));
 
 	SPI_connect_ext(SPI_OPT_NONATOMIC);
 	europeana::pg::EnrichTarget target;
