@@ -204,8 +204,8 @@ $((W2_RSS / 1024)) MB together (peak of one $((W2_HWM / 1024)) MB). The workers 
 (\`mallopt\`: no trimming, mmap only above 32 MB), which batched inference needs: with glibc's default
 malloc the same model-only batch runs at $CEIL_PLAIN images/s instead of $CEIL.
 
-What the ceiling leaves out and the workers pay for: JPEG decode and resize (on the worker's threads, in
-parallel), reading the bytea, and one transaction per batch (claim with SKIP LOCKED, one INSERT of the
+What the ceiling leaves out and the workers pay for: JPEG decode and resize (on the CPU, on the worker's
+main thread: the forward's OpenMP team owns the cores), reading the bytea, and one transaction per batch (claim with SKIP LOCKED, one INSERT of the
 results, one DELETE of the queue rows, commit).
 MD
 if [ -n "${1:-}" ]; then
