@@ -48,6 +48,8 @@ fi
 
 if [ "$1" = postgres ]; then
   shift
-  exec postgres -D "$PGDATA" -c config_file="$CONF" "$@"
+  # the background workers enrich the database the init scripts created the extension in
+  # (a later -c europeana.database=... on the command line still wins)
+  exec postgres -D "$PGDATA" -c config_file="$CONF" -c europeana.database="${POSTGRES_DB:-${POSTGRES_USER:-postgres}}" "$@"
 fi
 exec "$@"
