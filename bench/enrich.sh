@@ -80,16 +80,8 @@ SQL
     psql -XAtq -c "DELETE FROM europeana.images WHERE name = 'run'" -c "CHECKPOINT" >/dev/null
     psql -XAtq -v ON_ERROR_STOP=1 >"$OUT/workers_$k.txt" 2>>"$OUT/workers_$k.err" <<SQL
 INSERT INTO europeana.images (name, content) SELECT 'run', content FROM photos ORDER BY n;
-DO \$\$
-DECLARE t0 timestamptz := clock_timestamp();
-BEGIN
-  LOOP
-    EXIT WHEN NOT EXISTS (SELECT 1 FROM europeana.enrichment_queue);
-    PERFORM pg_sleep(0.02);
-  END LOOP;
-  RAISE NOTICE 'seconds=%', extract(epoch FROM clock_timestamp() - t0);
-END
-\$\$;
+\\set poll 0.02
+\\i bench/drain_queue.sql
 SELECT count(*) FROM europeana.enrichments e JOIN europeana.images i USING (image_id) WHERE i.name = 'run' AND e.rank = 1;
 SQL
   done

@@ -124,16 +124,8 @@ run_enrich() {
   sample "$WORK/$label"
   psql -XAtq -v ON_ERROR_STOP=1 >"$OUT/run_$label.txt" 2>&1 <<SQL
 INSERT INTO europeana.images (name, content) SELECT n::text, content FROM photos ORDER BY n;
-DO \$\$
-DECLARE t0 timestamptz := clock_timestamp();
-BEGIN
-  LOOP
-    EXIT WHEN NOT EXISTS (SELECT 1 FROM europeana.enrichment_queue);
-    PERFORM pg_sleep(0.01);
-  END LOOP;
-  RAISE NOTICE 'seconds=%', extract(epoch FROM clock_timestamp() - t0);
-END
-\$\$;
+\\set poll 0.01
+\\i bench/drain_queue.sql
 SELECT count(*) FROM europeana.enrichments WHERE rank = 1;
 SELECT string_agg(worker || ':' || device || ':' || images || ':' || coalesce(last_error, ''), ' ') FROM europeana.worker_status;
 SQL
