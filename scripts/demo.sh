@@ -92,6 +92,37 @@ FROM c JOIN europeana.concepts AS k USING (concept_id) GROUP BY k.name ORDER BY 
 COPY (SELECT * FROM europeana.dataset ORDER BY "ID" LIMIT 3) TO STDOUT WITH CSV HEADER;
 SQL
 
+# Continuous enrichment: every stored image was queued by the ingest trigger and the background
+# worker (preloaded library, europeana.worker_count = 1) was woken by each commit.
+psql -X -P pager=off -v ON_ERROR_STOP=1 <<'SQL'
+SET client_min_messages = warning;
+DO $$
+BEGIN
+  FOR i IN 1..600 LOOP  -- at most a minute
+    EXIT WHEN NOT EXISTS (SELECT 1 FROM europeana.enrichment_queue WHERE dead_at IS NULL AND attempts = 0);
+    PERFORM pg_sleep(0.1);
+  END LOOP;
+END
+$$;
+\echo
+\echo Continuous enrichment by the background worker (europeana.worker_status, europeana.queue_status):
+SELECT worker, pid, device, state, model, batches, images, refused,
+       round(images_per_second::numeric, 1) AS images_per_s, last_error
+FROM europeana.worker_status;
+SELECT pending, in_retry, dead FROM europeana.queue_status;
+\echo
+\echo Enrichments (rank 1) of the harvested images, by the concept they were harvested for:
+SELECT k.name AS harvested_as, coalesce(c.name, '(none)') AS enriched_as, count(*) AS images,
+       round(avg(e.score)::numeric, 3) AS mean_score
+FROM europeana.enrichments AS e
+JOIN europeana.images AS i USING (image_id)
+JOIN europeana.record_concepts AS rc USING (record_id)
+JOIN europeana.concepts AS k ON k.concept_id = rc.concept_id
+LEFT JOIN europeana.concepts AS c ON c.concept_id = e.concept_id
+WHERE e.rank = 1
+GROUP BY 1, 2 ORDER BY 1, 3 DESC;
+SQL
+
 
 "$BUILD/europeana-load" "$EUROPEANA_MODEL_SOURCE/samples"
 "$BUILD/europeana-load" -n "$PER_CLASS" "$DATA/clothing/validation"
