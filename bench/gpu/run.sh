@@ -178,3 +178,5 @@ step "done"
   echo "--- top-1 agreement (fp16 vs fp32; GPU vs CPU JPEG decoding)"; cat "$OUT/agreement.txt"
   echo "--- worker batches by stage (last of each run)"; grep -E 'europeana worker [0-9]+: [0-9]+ images' "$OUT"/server*.log | tail -16 | sed 's/^.*LOG: *//'
 } | tee "$OUT/results.txt"
+# the table for bench/gpu/RESULTS.md (a failing report does not fail the measurements)
+bench/gpu/report.sh "$OUT" | tee "$OUT/table.md" || true
