@@ -84,6 +84,9 @@ ResolvePlacement(const ClassifierSettings &settings, c10::Device *device, at::Sc
 	if (!DeviceAvailable(settings.device, &why)) {
 		throw Error(ErrorKind::Unavailable, why, "Set europeana.worker_devices to devices this server has.");
 	}
+	if (device->is_cuda() && !device->has_index()) {
+		*device = c10::Device(c10::kCUDA, 0); /* "cuda": the first GPU, named, so that its index is usable */
+	}
 	const std::string &p = settings.precision;
 	if (p == "auto" || p.empty()) {
 		*dtype = device->is_cuda() ? at::kHalf : at::kFloat;
@@ -184,7 +187,6 @@ LaunchForward(LoadedModel &m, const at::Tensor &input) {
 		            "model \"" + m.spec.name + "\" returned " + std::to_string(out.size(0)) + " rows for a batch of " +
 		                std::to_string(input.size(0)));
 	}
-	c10::InferenceMode scoring;
 	out = out.to(at::kFloat);
 	switch (m.spec.output) {
 	case OutputKind::Logits:
@@ -407,7 +409,8 @@ DeviceDecoders(const std::string &device) {
 		if (!DeviceAvailable(device, &why)) {
 			return "CPU threads (" + why + ")";
 		}
-		const int index = device.size() > 5 ? std::atoi(device.c_str() + 5) : 0;
+		const c10::Device parsed(device);
+		const int index = parsed.has_index() ? parsed.index() : 0;
 		std::string backend;
 		SignalBlockScope no_signals;
 		if (GpuJpegAvailable(index, &backend)) {
@@ -831,6 +834,12 @@ ClassifyBatch(const std::vector<BatchItem> &items_in, const std::string &model_n
 		ScoreInto(spec, probs, good[k], out, work.Decoded());
 	}
 	return std::move(out);
+}
+
+int
+DecodeThreadsFor(const ClassifierSettings &settings, int available) noexcept {
+	const bool cpu = settings.device.empty() || settings.device == "cpu";
+	return cpu && settings.intra_op_threads > 1 ? 1 : std::max(available, 1);
 }
 
 bool

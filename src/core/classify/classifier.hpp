@@ -91,6 +91,13 @@ struct BatchOutcome {
  * outcome with its error, never a failed batch.  `should_stop` is polled by the calling
  * thread between its items; when it says stop, throws Error(Cancelled).  A forward-pass
  * failure (e.g. out of memory) throws for the whole batch so the caller can split it. */
+/* How many threads should decode a batch classified under `settings`, for a caller that
+ * can spare `available`: on the CPU with a multi-threaded forward pass, the pass's OpenMP
+ * team owns the cores, and a decode pool beside it oversubscribed them (measured: the same
+ * worker ran at 230 or at 70 images/s from one start to the next), so the calling thread
+ * decodes alone. */
+int DecodeThreadsFor(const ClassifierSettings &settings, int available) noexcept;
+
 /* Supplies the bytes of item `index` when ClassifyBatch is given items without them:
  * called on the calling thread only, in index order, while the decode threads work on the
  * items already supplied (so a caller that must read images one by one, e.g. from its

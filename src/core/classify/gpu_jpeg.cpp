@@ -21,8 +21,7 @@ namespace {
 struct NvJpeg {
 	nvjpegHandle_t handle = nullptr;
 	nvjpegJpegState_t state = nullptr;
-	bool hardware = false;
-	std::string backend;
+	std::string backend; /* the one nvjpegCreateEx accepted */
 	at::Tensor mean, stdv; /* of the last input spec, on the device */
 	std::array<float, 6> mean_std {};
 	std::string error;
@@ -47,7 +46,6 @@ StateFor(int device) {
 	                                                              {NVJPEG_BACKEND_DEFAULT, "default"}};
 	for (const auto &[backend, name] : backends) {
 		if (nvjpegCreateEx(backend, nullptr, nullptr, 0, &s->handle) == NVJPEG_STATUS_SUCCESS) {
-			s->hardware = backend == NVJPEG_BACKEND_HARDWARE;
 			s->backend = name;
 			break;
 		}

@@ -183,60 +183,58 @@ AttachWorkerSlot(int index, const char *device) {
 	before_shmem_exit(DetachSlot, 0);
 }
 
+namespace {
+
+/* Updates this worker's slot under its spinlock and stamps the heartbeat; `fn` only
+ * assigns fields (no calls that may fail while the spinlock is held). */
+template <typename Fn>
 void
-SetWorkerState(WorkerState state, const char *model) {
+UpdateMySlot(Fn fn) {
 	if (my_slot == nullptr) {
 		return;
 	}
 	const TimestampTz now = GetCurrentTimestamp();
 	SpinLockAcquire(&my_slot->mutex);
-	my_slot->state = state;
-	if (model != nullptr) {
-		CopyName(my_slot->model, sizeof(my_slot->model), model);
-	}
+	fn(my_slot, now);
 	my_slot->heartbeat = now;
 	SpinLockRelease(&my_slot->mutex);
+}
+
+} // namespace
+
+void
+SetWorkerState(WorkerState state, const char *model) {
+	UpdateMySlot([&](WorkerSlot *slot, TimestampTz) {
+		slot->state = state;
+		if (model != nullptr) {
+			CopyName(slot->model, sizeof(slot->model), model);
+		}
+	});
 }
 
 void
 RecordWorkerBatch(int images, int refused, double elapsed_ms) {
-	if (my_slot == nullptr) {
-		return;
-	}
-	const TimestampTz now = GetCurrentTimestamp();
-	SpinLockAcquire(&my_slot->mutex);
-	my_slot->batches++;
-	my_slot->images += images;
-	my_slot->refused += refused;
-	my_slot->busy_ms += elapsed_ms;
-	my_slot->last_batch_at = now;
-	my_slot->heartbeat = now;
-	SpinLockRelease(&my_slot->mutex);
+	UpdateMySlot([&](WorkerSlot *slot, TimestampTz now) {
+		slot->batches++;
+		slot->images += images;
+		slot->refused += refused;
+		slot->busy_ms += elapsed_ms;
+		slot->last_batch_at = now;
+	});
 }
 
 void
 RecordWorkerError(const char *message) {
-	if (my_slot == nullptr) {
-		return;
-	}
-	const TimestampTz now = GetCurrentTimestamp();
-	SpinLockAcquire(&my_slot->mutex);
-	my_slot->state = WorkerState::Error;
-	CopyName(my_slot->last_error, sizeof(my_slot->last_error), message);
-	my_slot->last_error_at = now;
-	my_slot->heartbeat = now;
-	SpinLockRelease(&my_slot->mutex);
+	UpdateMySlot([&](WorkerSlot *slot, TimestampTz now) {
+		slot->state = WorkerState::Error;
+		CopyName(slot->last_error, sizeof(slot->last_error), message);
+		slot->last_error_at = now;
+	});
 }
 
 void
 WorkerHeartbeat() {
-	if (my_slot == nullptr) {
-		return;
-	}
-	const TimestampTz now = GetCurrentTimestamp();
-	SpinLockAcquire(&my_slot->mutex);
-	my_slot->heartbeat = now;
-	SpinLockRelease(&my_slot->mutex);
+	UpdateMySlot([](WorkerSlot *, TimestampTz) {});
 }
 
 void

@@ -165,6 +165,101 @@ const char *const kNextRetryMs =
     "FROM europeana.enrichment_queue WHERE dead_at IS NULL AND next_attempt_at > now()";
 
 /*
+ * Whether this database has the extension at the library's version; logs (once per
+ * change) and shows in worker_status why not.  Needs a transaction.
+ */
+bool
+ExtensionReady() {
+	const char *installed = InstalledExtensionVersion();
+	if (installed == nullptr) {
+		SetWorkerState(WorkerState::WaitingForExtension);
+		if (!logged_waiting) {
+			ereport(LOG, (errmsg("europeana worker %d: waiting for CREATE EXTENSION europeana in database \"%s\"",
+			                     worker_index + 1, guc_database),
+			              errhint("Run CREATE EXTENSION europeana in that database, or point europeana.database at "
+			                      "the database that has it.")));
+			logged_waiting = true;
+		}
+		return false;
+	}
+	if (strcmp(installed, EUROPEANA_VERSION) != 0) {
+		SetWorkerState(WorkerState::VersionMismatch);
+		if (!logged_mismatch) {
+			ereport(WARNING, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			                  errmsg("europeana worker %d: library version %s does not match the extension version %s "
+			                         "in database \"%s\"; not enriching",
+			                         worker_index + 1, EUROPEANA_VERSION, installed, guc_database),
+			                  errhint("Run ALTER EXTENSION europeana UPDATE there, or restart the server if the library "
+			                          "was upgraded while preloaded.")));
+			logged_mismatch = true;
+		}
+		return false;
+	}
+	if (logged_waiting || logged_mismatch) {
+		ereport(LOG, (errmsg("europeana worker %d: extension %s found in database \"%s\"; enriching",
+		                     worker_index + 1, installed, guc_database)));
+	}
+	logged_waiting = logged_mismatch = false;
+	return true;
+}
+
+/*
+ * One batch for europeana.default_model, or else for a model that images are queued for
+ * by name (request_enrichment).  Needs a transaction with SPI connected.
+ */
+EnrichBatchResult
+RunWorkerBatch() {
+	const char *model = ModelName();
+	if (strcmp(model, registered_model) != 0) {
+		registered_model_id = RegisterModelId(model);
+		strlcpy(registered_model, model, sizeof(registered_model));
+	}
+	/* static, not a local: an ERROR from SPI longjmps past this frame, which would skip a
+	 * local's destructor (and leak its strings) */
+	static core::ClassifierSettings settings;
+	settings = WorkerSettings();
+	/* on a GPU, the worker's share of the cores decodes */
+	const int threads = core::DecodeThreadsFor(settings, WorkerThreads());
+
+	EnrichTarget target;
+	target.model = registered_model;
+	target.model_id = registered_model_id;
+	target.take_default_rows = true;
+	SetWorkerState(WorkerState::Working, registered_model);
+	EnrichBatchResult r = RunEnrichBatch(target, guc_batch_size, settings, threads);
+	if (r.claimed > 0) {
+		return r;
+	}
+	Oid t[1] = {INT4OID};
+	Datum v[1] = {Int32GetDatum(registered_model_id)};
+	SPI_execute_with_args(kOtherModel, 1, t, v, nullptr, true, 1);
+	if (SPI_processed == 0) {
+		return r;
+	}
+	bool isnull;
+	EnrichTarget other;
+	other.model_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	other.model = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	other.take_default_rows = false;
+	SetWorkerState(WorkerState::Working, other.model);
+	return RunEnrichBatch(other, guc_batch_size, settings, threads);
+}
+
+/* How long an idle worker may sleep: until the next failed image is due for a retry, at
+ * most `longest`.  Needs a transaction with SPI connected. */
+long
+SleepUntilNextRetry(long longest) {
+	SPI_execute(kNextRetryMs, true, 1);
+	bool isnull = true;
+	const Datum d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (isnull) {
+		return longest;
+	}
+	const double until = DatumGetFloat8(DirectFunctionCall1(numeric_float8, d));
+	return std::clamp(static_cast<long>(until), 10L, longest);
+}
+
+/*
  * One pass: a transaction that checks the extension, registers the model when needed,
  * and runs at most one batch.  Returns how long to sleep: 0 when it did work (run again
  * at once).  Runs under CallGuarded: C++ errors become ereport(ERROR), which the main
@@ -179,103 +274,33 @@ RunOnce() {
 	PushActiveSnapshot(GetTransactionSnapshot());
 	pgstat_report_activity(STATE_RUNNING, "europeana: enrichment batch");
 
-	const char *installed = InstalledExtensionVersion();
-	if (installed == nullptr) {
-		SetWorkerState(WorkerState::WaitingForExtension);
-		if (!logged_waiting) {
-			ereport(LOG, (errmsg("europeana worker %d: waiting for CREATE EXTENSION europeana in database \"%s\"",
-			                     worker_index + 1, guc_database),
-			              errhint("Run CREATE EXTENSION europeana in that database, or point europeana.database at "
-			                      "the database that has it.")));
-			logged_waiting = true;
-		}
-	} else if (strcmp(installed, EUROPEANA_VERSION) != 0) {
-		SetWorkerState(WorkerState::VersionMismatch);
-		if (!logged_mismatch) {
-			ereport(WARNING, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-			                  errmsg("europeana worker %d: library version %s does not match the extension version %s "
-			                         "in database \"%s\"; not enriching",
-			                         worker_index + 1, EUROPEANA_VERSION, installed, guc_database),
-			                  errhint("Run ALTER EXTENSION europeana UPDATE there, or restart the server if the library "
-			                          "was upgraded while preloaded.")));
-			logged_mismatch = true;
-		}
-	} else {
-		if (logged_waiting || logged_mismatch) {
-			ereport(LOG, (errmsg("europeana worker %d: extension %s found in database \"%s\"; enriching",
-			                     worker_index + 1, installed, guc_database)));
-		}
-		logged_waiting = logged_mismatch = false;
-		const char *model = ModelName();
-		if (strcmp(model, registered_model) != 0) {
-			registered_model_id = RegisterModelId(model);
-			strlcpy(registered_model, model, sizeof(registered_model));
-		}
-		const auto started = std::chrono::steady_clock::now();
-		const core::ClassifierSettings settings = WorkerSettings();
-		/* Decode threads: on a GPU, the worker's share of the cores.  On the CPU the forward
-		 * pass's OpenMP team already owns them, and a second pool beside it oversubscribed the
-		 * cores: the same worker ran at 230 or at 70 images/s from one start to the next
-		 * (OpenMP threads spinning against the decoders).  Small web images decode in about a
-		 * millisecond, so the main thread decodes and the team runs the forward. */
-		const int threads = strcmp(worker_device, "cpu") == 0 ? 1 : WorkerThreads();
-
-		EnrichTarget target;
-		target.model = registered_model;
-		target.model_id = registered_model_id;
-		target.take_default_rows = true;
-		SetWorkerState(WorkerState::Working, registered_model);
-		EnrichBatchResult r = RunEnrichBatch(target, guc_batch_size, settings, threads);
-		if (r.claimed == 0) {
-			/* images queued for another model by name (request_enrichment) */
-			Oid t[1] = {INT4OID};
-			Datum v[1] = {Int32GetDatum(registered_model_id)};
-			SPI_execute_with_args(kOtherModel, 1, t, v, nullptr, true, 1);
-			if (SPI_processed > 0) {
-				bool isnull;
-				EnrichTarget other;
-				other.model_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-				other.model = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-				other.take_default_rows = false;
-				SetWorkerState(WorkerState::Working, other.model);
-				r = RunEnrichBatch(other, guc_batch_size, settings, threads);
-			}
-		}
-		if (r.claimed > 0) {
-			sleep_ms = 0;
-		} else {
-			SPI_execute(kNextRetryMs, true, 1);
-			bool isnull = true;
-			const Datum d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-			if (!isnull) {
-				const double until = DatumGetFloat8(DirectFunctionCall1(numeric_float8, d));
-				sleep_ms = std::clamp(static_cast<long>(until), 10L, sleep_ms);
-			}
-		}
-		SPI_finish();
-		PopActiveSnapshot();
-		const auto commit_started = std::chrono::steady_clock::now();
-		CommitTransactionCommand();
-		if (r.claimed > 0) {
-			const auto now = std::chrono::steady_clock::now();
-			const double ms = std::chrono::duration<double, std::milli>(now - started).count();
-			RecordWorkerBatch(r.enriched, r.refused, ms);
-			if (guc_log_batches) {
-				const core::BatchDecodeStats d = core::LastBatchDecodeStats();
-				ereport(LOG, (errmsg("europeana worker %d: %d images in %.1f ms (%.0f/s): claim %.1f, detoast+decode+forward "
-				                     "%.1f (detoast %.1f; decoded by GPU %d, CPU %d), write %.1f, commit %.1f ms",
-				                     worker_index + 1, r.claimed, ms, r.claimed * 1000.0 / std::max(ms, 0.001),
-				                     r.claim_ms, r.classify_ms, r.fetch_ms, d.gpu_decoded, d.cpu_decoded, r.write_ms,
-				                     std::chrono::duration<double, std::milli>(now - commit_started).count())));
-			}
-		}
-		SetWorkerState(WorkerState::Idle);
-		pgstat_report_activity(STATE_IDLE, nullptr);
-		return sleep_ms;
+	const auto started = std::chrono::steady_clock::now();
+	EnrichBatchResult r;
+	const bool ready = ExtensionReady();
+	if (ready) {
+		r = RunWorkerBatch();
+		sleep_ms = r.claimed > 0 ? 0 : SleepUntilNextRetry(sleep_ms);
 	}
 	SPI_finish();
 	PopActiveSnapshot();
+	const auto commit_started = std::chrono::steady_clock::now();
 	CommitTransactionCommand();
+	if (r.claimed > 0) {
+		const auto now = std::chrono::steady_clock::now();
+		const double ms = std::chrono::duration<double, std::milli>(now - started).count();
+		RecordWorkerBatch(r.enriched, r.refused, ms);
+		if (guc_log_batches) {
+			const core::BatchDecodeStats d = core::LastBatchDecodeStats();
+			ereport(LOG, (errmsg("europeana worker %d: %d images in %.1f ms (%.0f/s): claim %.1f, detoast+decode+forward "
+			                     "%.1f (detoast %.1f; decoded by GPU %d, CPU %d), write %.1f, commit %.1f ms",
+			                     worker_index + 1, r.claimed, ms, r.claimed * 1000.0 / std::max(ms, 0.001),
+			                     r.claim_ms, r.classify_ms, r.fetch_ms, d.gpu_decoded, d.cpu_decoded, r.write_ms,
+			                     std::chrono::duration<double, std::milli>(now - commit_started).count())));
+		}
+	}
+	if (ready) {
+		SetWorkerState(WorkerState::Idle);
+	}
 	pgstat_report_activity(STATE_IDLE, nullptr);
 	return sleep_ms;
 }

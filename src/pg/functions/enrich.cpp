@@ -42,12 +42,12 @@ EUROPEANA_PG_FUNCTION(europeana_enrich) {
 		                errhint("For example CALL europeana.enrich(1000, 16).")));
 	}
 	char *model = europeana::pg::ModelArgOrDefault(fcinfo, 2);
-	const europeana::core::ClassifierSettings settings = europeana::pg::ClassifierSettingsFromGucs();
-	/* with a multi-threaded forward the OpenMP team owns the cores: decode on this thread
-	 * (see the workers) */
-	const int decode_threads = settings.intra_op_threads > 1
-	                               ? 1
-	                               : static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 8u));
+	/* static, not a local: an ERROR from SPI below longjmps past this frame, which would skip
+	 * a local's destructor (and leak its strings) */
+	static europeana::core::ClassifierSettings settings;
+	settings = europeana::pg::ClassifierSettingsFromGucs();
+	const int decode_threads = europeana::core::DecodeThreadsFor(
+	    settings, static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 8u)));
 
 	SPI_connect_ext(SPI_OPT_NONATOMIC);
 	europeana::pg::EnrichTarget target;
