@@ -93,12 +93,17 @@ SQL
   echo "rss_kb=$rss hwm_kb=$hwm" >>"$OUT/workers_$k.txt"
 }
 
+# results K: the K-worker runs' median seconds, images enriched, worker RSS and peak RSS (kB),
+# then every run's seconds
+results() {
+  echo "$(median_s "$OUT/workers_$1.err") $(sed -n 1p "$OUT/workers_$1.txt")" \
+    "$(grep -o 'rss_kb=[0-9]*' "$OUT/workers_$1.txt" | cut -d= -f2)" \
+    "$(grep -o 'hwm_kb=[0-9]*' "$OUT/workers_$1.txt" | cut -d= -f2) $(all_s "$OUT/workers_$1.err")"
+}
+
 log "2 workers"
 run_workers 2
-W2_S=$(median_s "$OUT/workers_2.err"); W2_ALL=$(all_s "$OUT/workers_2.err")
-W2_DONE=$(sed -n 1p "$OUT/workers_2.txt")
-W2_RSS=$(grep -o 'rss_kb=[0-9]*' "$OUT/workers_2.txt" | cut -d= -f2)
-W2_HWM=$(grep -o 'hwm_kb=[0-9]*' "$OUT/workers_2.txt" | cut -d= -f2)
+read -r W2_S W2_DONE W2_RSS W2_HWM W2_ALL < <(results 2)
 
 # classify_image per row in one session, same rows, same cluster
 log "classify_image per row"
@@ -113,10 +118,7 @@ scripts/pg_cluster.sh stop "$CLUSTER" >/dev/null
 
 log "1 worker"
 run_workers 1
-W1_S=$(median_s "$OUT/workers_1.err"); W1_ALL=$(all_s "$OUT/workers_1.err")
-W1_DONE=$(sed -n 1p "$OUT/workers_1.txt")
-W1_RSS=$(grep -o 'rss_kb=[0-9]*' "$OUT/workers_1.txt" | cut -d= -f2)
-W1_HWM=$(grep -o 'hwm_kb=[0-9]*' "$OUT/workers_1.txt" | cut -d= -f2)
+read -r W1_S W1_DONE W1_RSS W1_HWM W1_ALL < <(results 1)
 
 # COMMIT-to-enrichment latency, one worker, idle: single-image inserts, each committed, then
 # polled every millisecond from the same session until its enrichment row is visible
