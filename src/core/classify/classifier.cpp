@@ -17,6 +17,7 @@
 #endif
 
 #include <ATen/Parallel.h>
+#include <c10/core/DeviceGuard.h>
 #include <opencv2/core/utility.hpp>
 #include <torch/cuda.h>
 #include <torch/script.h>
@@ -124,7 +125,16 @@ TorchMessage(const c10::Error &e) {
 void
 ConfigureRuntime(const ClassifierSettings &settings) {
 	static int configured_threads = 0;
-	if (configured_threads == 0) {
+	/* OpenMP's thread count is a per-thread setting: set it again on a new calling thread
+	 * (a worker classifies on its AsyncClassifier thread) */
+	static std::thread::id configured_on;
+	if (configured_on != std::this_thread::get_id()) {
+		configured_threads = -1;
+		configured_on = std::this_thread::get_id();
+	}
+	static bool configured_once = false;
+	if (!configured_once) {
+		configured_once = true;
 		try {
 			at::set_num_interop_threads(1);
 		} catch (const std::exception &) {
@@ -469,11 +479,48 @@ public:
 		}
 	}
 
-	/* Reserves the next `count` items for the caller; returns the first (>= size() when none
+	/* Reserves the next item from the front for the caller; returns it (>= size() when none
 	 * are left). */
 	size_t
-	Take(size_t count) {
-		return next_.fetch_add(count);
+	Take(size_t) {
+		uint64_t cur = range_.load();
+		for (;;) {
+			const uint64_t lo = cur & 0xffffffffu, hi = cur >> 32;
+			if (lo >= hi) {
+				return n_;
+			}
+			if (range_.compare_exchange_weak(cur, (hi << 32) | (lo + 1))) {
+				return static_cast<size_t>(lo);
+			}
+		}
+	}
+
+	/* Reserves up to `count` items from the back (the GPU's share, while the threads take
+	 * the front): *first, *last (empty when none are left). */
+	void
+	TakeBack(size_t count, size_t *first, size_t *last) {
+		uint64_t cur = range_.load();
+		for (;;) {
+			const uint64_t lo = cur & 0xffffffffu, hi = cur >> 32;
+			const uint64_t take = std::min<uint64_t>(count, hi > lo ? hi - lo : 0);
+			if (take == 0) {
+				*first = *last = 0;
+				return;
+			}
+			if (range_.compare_exchange_weak(cur, ((hi - take) << 32) | lo)) {
+				*first = static_cast<size_t>(hi - take);
+				*last = static_cast<size_t>(hi);
+				return;
+			}
+		}
+	}
+
+	/* Items not yet taken. */
+	size_t
+	Remaining() const {
+		const uint64_t cur = range_.load();
+		const uint64_t lo = cur & 0xffffffffu, hi = cur >> 32;
+		return hi > lo ? static_cast<size_t>(hi - lo) : 0;
 	}
 
 	void
@@ -580,7 +627,7 @@ private:
 	std::mutex mu_;
 	std::condition_variable ready_;
 	std::atomic<size_t> supplied_;
-	std::atomic<size_t> next_ {0};
+	std::atomic<uint64_t> range_ {static_cast<uint64_t>(n_) << 32}; /* untaken items: [low 32 bits, high 32 bits) */
 	std::atomic<bool> stopped_ {false};
 	std::vector<std::thread> pool_;
 };
@@ -614,10 +661,10 @@ SuitsGpu(ByteView bytes, const DecodeOptions &options, ImageHeader *header) {
 
 /*
  * ClassifyBatch on CUDA with nvJPEG: the decode threads take items one by one from the
- * front while the calling thread, after supplying every item's bytes, takes blocks of
- * suitable JPEGs for the GPU's decoder; both write preprocessed rows (the CPU into pinned
- * host memory, the GPU straight into the device batch), then one forward runs over the
- * batch.
+ * front while the calling thread, after supplying every item's bytes, takes blocks from
+ * the back for the GPU's decoder (the JPEGs it suits; it decodes the others itself).  Both
+ * write preprocessed rows (the CPU into pinned host memory, the GPU straight into the
+ * device batch), then one forward runs over the batch.
  */
 std::vector<BatchOutcome>
 ClassifyBatchGpuDecode(std::vector<BatchItem> items, LoadedModel &m, const ClassifierSettings &settings,
@@ -641,17 +688,20 @@ ClassifyBatchGpuDecode(std::vector<BatchItem> items, LoadedModel &m, const Class
 		}
 		work.Supply(p, fetch(p));
 	}
-	const size_t block = static_cast<size_t>(std::max(settings.gpu_jpeg_block, 1));
+	const size_t max_block = static_cast<size_t>(std::max(settings.gpu_jpeg_block, 1));
 	while (!work.Stopped()) {
 		if (should_stop && should_stop()) {
 			work.Stop();
 			break;
 		}
-		const size_t first = work.Take(block);
-		if (first >= n) {
+		/* The GPU takes blocks from the back while the threads take items from the front;
+		 * its blocks shrink with what is left so that both sides finish together. */
+		const size_t block = std::clamp(work.Remaining() / 3, std::min<size_t>(8, max_block), max_block);
+		size_t first = 0, last = 0;
+		work.TakeBack(block, &first, &last);
+		if (first == last) {
 			break;
 		}
-		const size_t last = std::min(n, first + block);
 		std::vector<ByteView> jpegs;
 		std::vector<int64_t> rows;
 		std::vector<size_t> cpu;
@@ -734,6 +784,9 @@ ClassifyBatch(const std::vector<BatchItem> &items_in, const std::string &model_n
 	if (n == 0) {
 		return {};
 	}
+	/* the model's GPU is this thread's current device, so that pinned host buffers and
+	 * streams belong to it (a worker on cuda:1 creates no context on cuda:0) */
+	const c10::DeviceGuard device_guard(m->device);
 #ifdef EUROPEANA_WITH_NVJPEG
 	std::string backend;
 	if (gpu && settings.gpu_jpeg && GpuJpegAvailable(m->device.index(), &backend)) {
@@ -834,6 +887,42 @@ ClassifyBatch(const std::vector<BatchItem> &items_in, const std::string &model_n
 		ScoreInto(spec, probs, good[k], out, work.Decoded());
 	}
 	return std::move(out);
+}
+
+std::vector<BatchOutcome>
+ClassifyBatchOrEach(const std::vector<BatchItem> &items, const std::string &model_name,
+                    const ClassifierSettings &settings, int decode_threads, const ShouldStop &should_stop,
+                    const FetchImage &fetch) {
+	try {
+		return ClassifyBatch(items, model_name, settings, decode_threads, should_stop, fetch);
+	} catch (const Error &e) {
+		if (e.Kind() != ErrorKind::Internal && e.Kind() != ErrorKind::ResourceLimit) {
+			throw; /* cancelled, or the model or device is unusable: not the images' fault */
+		}
+	}
+	std::vector<BatchOutcome> outcomes;
+	outcomes.reserve(items.size());
+	for (size_t k = 0; k < items.size(); k++) {
+		BatchItem item = items[k];
+		try {
+			if (fetch) {
+				item.image = fetch(k);
+			}
+			auto single = ClassifyBatch({item}, model_name, settings, 1, should_stop);
+			outcomes.push_back(std::move(single[0]));
+		} catch (const Error &one) {
+			if (one.Kind() == ErrorKind::Cancelled) {
+				throw;
+			}
+			BatchOutcome failed;
+			failed.key = item.key;
+			failed.error_kind = one.Kind();
+			failed.error = one.what();
+			failed.hint = one.Hint();
+			outcomes.push_back(std::move(failed));
+		}
+	}
+	return outcomes;
 }
 
 int

@@ -109,6 +109,13 @@ std::vector<BatchOutcome> ClassifyBatch(const std::vector<BatchItem> &items, con
                                         const ClassifierSettings &settings, int decode_threads,
                                         const ShouldStop &should_stop, const FetchImage &fetch = nullptr);
 
+/* ClassifyBatch, and when the batch as a whole fails with Internal or ResourceLimit (e.g.
+ * out of memory) each item alone, so that only the image that causes it is refused.
+ * Cancellation and an unusable model or device still throw. */
+std::vector<BatchOutcome> ClassifyBatchOrEach(const std::vector<BatchItem> &items, const std::string &model_name,
+                                              const ClassifierSettings &settings, int decode_threads,
+                                              const ShouldStop &should_stop, const FetchImage &fetch = nullptr);
+
 /* How the last ClassifyBatch of this process decoded its images (for diagnostics). */
 struct BatchDecodeStats {
 	int gpu_decoded = 0; /* by nvJPEG */
