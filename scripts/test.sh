@@ -103,7 +103,7 @@ fi
 echo "API key: absent from the server log and from $(cat "$FAKES"/*.access.log | wc -l) fake access-log lines"
 
 step "background workers on their own cluster (TAP)"
-BUILD="$BUILD" prove -v -e bash tests/workers/workers.t
+BUILD="$BUILD" prove -v -e bash tests/workers/workers.t tests/workers/pipelined.t
 
 step "libFuzzer: decode path (${FUZZ_SECONDS}s)"
 scripts/fuzz.sh "$FUZZ_SECONDS"

@@ -1,5 +1,5 @@
 /*
- * enrich_batch.cpp — one enrichment batch (see enrich_batch.hpp).
+ * enrich_batch.cpp — enrichment batches (see enrich_batch.hpp).
  *
  * Three statements per batch however large it is: the claim, one INSERT of every result
  * row from arrays (unnest), one DELETE of the finished queue rows; refused images add one
@@ -7,6 +7,7 @@
  */
 #include "pg/enrich_batch.hpp"
 
+#include "pg/bgworker/shared.hpp"
 #include "pg/datum.hpp"
 
 #include <algorithm>
@@ -19,6 +20,7 @@ extern "C" {
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 }
 
 namespace europeana::pg {
@@ -35,6 +37,7 @@ struct Ranked {
 struct ItemResult {
 	int64 queue_id;
 	int64 image_id;
+	int64 xmin; /* of the queue row when claimed */
 	int same_as; /* -1, or the earlier item of the same image (queued for the default model and by name) */
 	bool ok;
 	int nranked;
@@ -43,11 +46,17 @@ struct ItemResult {
 	int sqlstate;
 };
 
+double
+MsSince(std::chrono::steady_clock::time_point t) {
+	return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
+}
+
 const char *const kClaim =
-    "SELECT q.queue_id, q.image_id, i.content FROM europeana.enrichment_queue AS q "
+    "SELECT q.queue_id, q.image_id, i.content, q.xmin::text::bigint FROM europeana.enrichment_queue AS q "
     "JOIN europeana.images AS i ON i.image_id = q.image_id "
     "WHERE q.dead_at IS NULL AND q.next_attempt_at <= now() "
     "  AND (q.model_id = $1 OR ($3 AND q.model_id IS NULL)) AND i.content IS NOT NULL "
+    "  AND q.queue_id <> ALL($4::bigint[]) "
     "ORDER BY q.next_attempt_at, q.queue_id LIMIT $2 FOR UPDATE OF q SKIP LOCKED";
 
 const char *const kWriteResults =
@@ -61,11 +70,16 @@ const char *const kWriteResults =
 
 const char *const kDeleteDone = "DELETE FROM europeana.enrichment_queue WHERE queue_id = ANY($1::bigint[])";
 
+/* detached batches: only rows unchanged since the claim */
+const char *const kDeleteUnchanged =
+    "DELETE FROM europeana.enrichment_queue AS q USING unnest($1::bigint[], $2::bigint[]) AS u(id, x) "
+    "WHERE q.queue_id = u.id AND q.xmin = u.x::text::xid RETURNING q.queue_id";
+
 const char *const kRecordFailure =
     "UPDATE europeana.enrichment_queue SET attempts = attempts + 1, last_error = $2, last_sqlstate = $3, "
     "  next_attempt_at = now() + least(interval '1 hour', interval '5 seconds' * power(2, attempts)), "
     "  dead_at = CASE WHEN attempts + 1 >= $4 THEN now() END "
-    "WHERE queue_id = $1";
+    "WHERE queue_id = $1 AND ($5::bigint IS NULL OR xmin = $5::text::xid)";
 
 /* Copies one core outcome into palloc'd POD (phase 2). */
 void
@@ -86,75 +100,10 @@ CopyOutcome(const core::BatchOutcome &o, ItemResult *r) {
 	}
 }
 
-/* A one-dimensional array of `n` datums of `type` (phase 1/3). */
-Datum
-MakeArray(Datum *values, bool *nulls, int n, Oid type) {
-	int16 typlen;
-	bool typbyval;
-	char typalign;
-	get_typlenbyvalalign(type, &typlen, &typbyval, &typalign);
-	int dims[1] = {n};
-	int lbs[1] = {1};
-	return PointerGetDatum(construct_md_array(values, nulls, 1, dims, lbs, type, typlen, typbyval, typalign));
-}
-
-/* Phase 2: classify, falling back to one image at a time when the batch as a whole fails
- * (e.g. memory) so that only the image that causes it is refused. */
+/* Phase 2: the outcomes into the results; an image claimed twice in one batch shares its
+ * first item's outcome. */
 void
-Classify(const char *model, const core::ClassifierSettings &settings, int decode_threads, const Datum *contents, int n,
-         ItemResult *results, double *fetch_ms) {
-	std::vector<core::BatchItem> items;
-	items.reserve(n);
-	for (int i = 0; i < n; i++) {
-		if (results[i].same_as < 0) { /* an image claimed twice in one batch is classified once */
-			core::BatchItem item;
-			item.key = i;
-			items.push_back(item);
-		}
-	}
-	/* Detoasting reads PostgreSQL, so it happens here on the main thread, item after item,
-	 * under PgCall (an error becomes a C++ exception that joins the decode threads). */
-	std::vector<bytea *> detoasted(n, nullptr);
-	const core::FetchImage fetch = [&](size_t k) -> core::ByteView {
-		const int i = static_cast<int>(items[k].key);
-		if (detoasted[i] == nullptr) {
-			const auto started = std::chrono::steady_clock::now();
-			bytea *b = nullptr;
-			PgCall([&] { b = DatumGetByteaPP(contents[i]); });
-			detoasted[i] = b;
-			*fetch_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
-		}
-		return AsBytes(detoasted[i]);
-	};
-	const core::ShouldStop stop = [] { return StopRequested(); };
-	std::vector<core::BatchOutcome> outcomes;
-	try {
-		outcomes = core::ClassifyBatch(items, model, settings, decode_threads, stop, fetch);
-	} catch (const Error &e) {
-		if (e.Kind() != ErrorKind::Internal && e.Kind() != ErrorKind::ResourceLimit) {
-			/* cancelled, or the model or device is unusable: not the images' fault, so
-			 * nothing is recorded on them */
-			throw;
-		}
-		outcomes.clear();
-		for (size_t k = 0; k < items.size(); k++) {
-			core::BatchItem item = items[k];
-			try {
-				item.image = fetch(k);
-				auto single = core::ClassifyBatch({item}, model, settings, 1, stop);
-				outcomes.push_back(std::move(single[0]));
-			} catch (const Error &one) {
-				if (one.Kind() == ErrorKind::Cancelled) {
-					throw;
-				}
-				core::BatchOutcome failed;
-				failed.key = item.key;
-				failed.error_kind = one.Kind();
-				failed.error = one.what();
-				outcomes.push_back(std::move(failed));
-			}
-		}
-	}
+CopyOutcomes(const std::vector<core::BatchOutcome> &outcomes, ItemResult *results, int n) {
 	for (const auto &o : outcomes) {
 		CopyOutcome(o, &results[o.key]);
 	}
@@ -167,6 +116,217 @@ Classify(const char *model, const core::ClassifierSettings &settings, int decode
 			results[i].sqlstate = first.sqlstate;
 		}
 	}
+}
+
+/* A one-dimensional array of `n` datums of `type` (phase 1/3). */
+Datum
+MakeArray(Datum *values, bool *nulls, int n, Oid type) {
+	int16 typlen;
+	bool typbyval;
+	char typalign;
+	get_typlenbyvalalign(type, &typlen, &typbyval, &typalign);
+	int dims[1] = {n};
+	int lbs[1] = {1};
+	return PointerGetDatum(construct_md_array(values, nulls, 1, dims, lbs, type, typlen, typbyval, typalign));
+}
+
+/*
+ * Runs the claim query and drops the rows that a pipelined worker has published (checked
+ * again after locking: one may have been published between building the exclusion list
+ * and the lock).  With publish, this worker publishes the rows it keeps.  Fills keep[]
+ * (allocated by the caller in `cxt`, SPI_processed long) and returns the rows kept; the
+ * rows stay in SPI_tuptable.
+ */
+int
+ClaimRows(const EnrichTarget &target, int limit, bool publish, MemoryContext cxt, bool **keep) {
+	Oid ct[4] = {INT4OID, INT4OID, BOOLOID, INT8ARRAYOID};
+	Datum cv[4] = {Int32GetDatum(target.model_id), Int32GetDatum(limit), BoolGetDatum(target.take_default_rows),
+	               PublishedClaims()};
+	SPI_execute_with_args(kClaim, 4, ct, cv, nullptr, false, 0);
+	const int n = static_cast<int>(SPI_processed);
+	*keep = static_cast<bool *>(MemoryContextAlloc(cxt, sizeof(bool) * std::max(n, 1)));
+	if (n == 0) {
+		return 0;
+	}
+	int64 *ids = static_cast<int64 *>(palloc(sizeof(int64) * n));
+	bool isnull;
+	for (int i = 0; i < n; i++) {
+		ids[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	const int kept = FilterClaims(ids, n, *keep, publish);
+	pfree(ids);
+	return kept;
+}
+
+/* Fills the ids of the kept claimed rows into results (allocated for `kept` items). */
+void
+ReadClaimedRows(const bool *keep, ItemResult *results, Datum *contents) {
+	const int rows = static_cast<int>(SPI_processed);
+	bool isnull;
+	int n = 0;
+	for (int row = 0; row < rows; row++) {
+		if (!keep[row]) {
+			continue;
+		}
+		HeapTuple tuple = SPI_tuptable->vals[row];
+		ItemResult &r = results[n];
+		r.queue_id = DatumGetInt64(SPI_getbinval(tuple, SPI_tuptable->tupdesc, 1, &isnull));
+		r.image_id = DatumGetInt64(SPI_getbinval(tuple, SPI_tuptable->tupdesc, 2, &isnull));
+		r.xmin = DatumGetInt64(SPI_getbinval(tuple, SPI_tuptable->tupdesc, 4, &isnull));
+		r.same_as = -1;
+		for (int j = 0; j < n && r.same_as < 0; j++) {
+			if (results[j].image_id == r.image_id) {
+				r.same_as = j;
+			}
+		}
+		/* still TOASTed */
+		contents[n] = SPI_getbinval(tuple, SPI_tuptable->tupdesc, 3, &isnull);
+		n++;
+	}
+}
+
+std::vector<core::BatchItem>
+ItemsToClassify(const ItemResult *results, int n) {
+	std::vector<core::BatchItem> items;
+	items.reserve(n);
+	for (int i = 0; i < n; i++) {
+		if (results[i].same_as < 0) { /* an image claimed twice in one batch is classified once */
+			core::BatchItem item;
+			item.key = i;
+			items.push_back(item);
+		}
+	}
+	return items;
+}
+
+/* Phase 2 of RunEnrichBatch: classify, with the images detoasted on this thread one by
+ * one while the decode threads work. */
+void
+Classify(const char *model, const core::ClassifierSettings &settings, int decode_threads, const Datum *contents, int n,
+         ItemResult *results, double *fetch_ms) {
+	const std::vector<core::BatchItem> items = ItemsToClassify(results, n);
+	/* Detoasting reads PostgreSQL, so it happens here on the main thread, item after item,
+	 * under PgCall (an error becomes a C++ exception that joins the decode threads). */
+	std::vector<bytea *> detoasted(n, nullptr);
+	const core::FetchImage fetch = [&](size_t k) -> core::ByteView {
+		const int i = static_cast<int>(items[k].key);
+		if (detoasted[i] == nullptr) {
+			const auto started = std::chrono::steady_clock::now();
+			bytea *b = nullptr;
+			PgCall([&] { b = DatumGetByteaPP(contents[i]); });
+			detoasted[i] = b;
+			*fetch_ms += MsSince(started);
+		}
+		return AsBytes(detoasted[i]);
+	};
+	const core::ShouldStop stop = [] { return StopRequested(); };
+	CopyOutcomes(core::ClassifyBatchOrEach(items, model, settings, decode_threads, stop, fetch), results, n);
+}
+
+/* Phase 3: records the refused images and writes the results.  With check_xmin (detached
+ * batches) only queue rows unchanged since the claim are settled. */
+void
+WriteResults(int32 model_id, ItemResult *results, int n, bool check_xmin, EnrichBatchResult *out) {
+	const auto write_started = std::chrono::steady_clock::now();
+	Datum *done = static_cast<Datum *>(palloc(sizeof(Datum) * n));
+	Datum *done_xmin = static_cast<Datum *>(palloc(sizeof(Datum) * n));
+	bool *settled = static_cast<bool *>(palloc0(sizeof(bool) * n));
+	int ndone = 0;
+	for (int i = 0; i < n; i++) {
+		const ItemResult &r = results[i];
+		if (!r.ok) {
+			Oid ft[5] = {INT8OID, TEXTOID, TEXTOID, INT4OID, INT8OID};
+			Datum fv[5] = {Int64GetDatum(r.queue_id), CStringGetTextDatum(r.error),
+			               CStringGetTextDatum(unpack_sql_state(r.sqlstate)), Int32GetDatum(kEnrichMaxAttempts),
+			               Int64GetDatum(r.xmin)};
+			const char fnulls[6] = {' ', ' ', ' ', ' ', check_xmin ? ' ' : 'n', '\0'};
+			SPI_execute_with_args(kRecordFailure, 5, ft, fv, fnulls, false, 0);
+			if (SPI_processed == 0) {
+				out->stale++;
+			} else {
+				out->refused += r.same_as < 0 ? 1 : 0;
+			}
+			continue;
+		}
+		done[ndone] = Int64GetDatum(r.queue_id);
+		done_xmin[ndone] = Int64GetDatum(r.xmin);
+		ndone++;
+		settled[i] = !check_xmin;
+	}
+	if (ndone > 0 && check_xmin) {
+		Oid dt[2] = {INT8ARRAYOID, INT8ARRAYOID};
+		Datum dv[2] = {MakeArray(done, nullptr, ndone, INT8OID), MakeArray(done_xmin, nullptr, ndone, INT8OID)};
+		SPI_execute_with_args(kDeleteUnchanged, 2, dt, dv, nullptr, false, 0);
+		bool isnull;
+		for (uint64 row = 0; row < SPI_processed; row++) {
+			const int64 id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 1, &isnull));
+			for (int i = 0; i < n; i++) {
+				if (results[i].queue_id == id) {
+					settled[i] = true;
+					break;
+				}
+			}
+		}
+		for (int i = 0; i < n; i++) {
+			if (results[i].ok && !settled[i]) {
+				out->stale++;
+			}
+		}
+	}
+
+	/* an image's results: written when one of its rows in this batch was settled */
+	Datum *r_image = static_cast<Datum *>(palloc(sizeof(Datum) * n * kEnrichTopK));
+	Datum *r_rank = static_cast<Datum *>(palloc(sizeof(Datum) * n * kEnrichTopK));
+	Datum *r_concept = static_cast<Datum *>(palloc0(sizeof(Datum) * n * kEnrichTopK));
+	bool *r_concept_null = static_cast<bool *>(palloc0(sizeof(bool) * n * kEnrichTopK));
+	Datum *r_score = static_cast<Datum *>(palloc(sizeof(Datum) * n * kEnrichTopK));
+	Datum *r_label = static_cast<Datum *>(palloc(sizeof(Datum) * n * kEnrichTopK));
+	Datum *r_label_score = static_cast<Datum *>(palloc(sizeof(Datum) * n * kEnrichTopK));
+	int rows = 0;
+	for (int i = 0; i < n; i++) {
+		const ItemResult &r = results[i];
+		if (!r.ok || r.same_as >= 0) {
+			continue;
+		}
+		bool write = settled[i];
+		for (int j = i + 1; j < n && !write; j++) {
+			write = results[j].same_as == i && settled[j];
+		}
+		if (!write) {
+			continue;
+		}
+		out->enriched++;
+		for (int k = 0; k < r.nranked; k++) {
+			r_image[rows] = Int64GetDatum(r.image_id);
+			r_rank[rows] = Int16GetDatum(static_cast<int16>(k + 1));
+			if (r.ranked[k].concept != nullptr) {
+				r_concept[rows] = CStringGetTextDatum(r.ranked[k].concept);
+			} else {
+				r_concept_null[rows] = true;
+			}
+			r_score[rows] = Float4GetDatum(r.ranked[k].score);
+			r_label[rows] = CStringGetTextDatum(r.ranked[k].label);
+			r_label_score[rows] = Float4GetDatum(r.ranked[k].label_score);
+			rows++;
+		}
+	}
+	if (rows > 0) {
+		Oid wt[7] = {INT4OID, INT8ARRAYOID, INT2ARRAYOID, TEXTARRAYOID, FLOAT4ARRAYOID, TEXTARRAYOID, FLOAT4ARRAYOID};
+		Datum wv[7] = {Int32GetDatum(model_id),
+		               MakeArray(r_image, nullptr, rows, INT8OID),
+		               MakeArray(r_rank, nullptr, rows, INT2OID),
+		               MakeArray(r_concept, r_concept_null, rows, TEXTOID),
+		               MakeArray(r_score, nullptr, rows, FLOAT4OID),
+		               MakeArray(r_label, nullptr, rows, TEXTOID),
+		               MakeArray(r_label_score, nullptr, rows, FLOAT4OID)};
+		SPI_execute_with_args(kWriteResults, 7, wt, wv, nullptr, false, 0);
+	}
+	if (ndone > 0 && !check_xmin) {
+		Oid dt[1] = {INT8ARRAYOID};
+		Datum dv[1] = {MakeArray(done, nullptr, ndone, INT8OID)};
+		SPI_execute_with_args(kDeleteDone, 1, dt, dv, nullptr, false, 0);
+	}
+	out->write_ms = MsSince(write_started);
 }
 
 } // namespace
@@ -187,94 +347,135 @@ RunEnrichBatch(const EnrichTarget &target, int limit, const core::ClassifierSett
 
 	/* phase 1: claim */
 	const auto claim_started = std::chrono::steady_clock::now();
-	Oid ct[3] = {INT4OID, INT4OID, BOOLOID};
-	Datum cv[3] = {Int32GetDatum(target.model_id), Int32GetDatum(limit), BoolGetDatum(target.take_default_rows)};
-	SPI_execute_with_args(kClaim, 3, ct, cv, nullptr, false, 0);
-	const int n = static_cast<int>(SPI_processed);
+	bool *keep = nullptr;
+	const int n = ClaimRows(target, limit, false, CurrentMemoryContext, &keep);
 	out.claimed = n;
-	out.claim_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - claim_started).count();
 	if (n == 0) {
+		out.claim_ms = MsSince(claim_started);
 		return out;
 	}
 	ItemResult *results = static_cast<ItemResult *>(palloc0(sizeof(ItemResult) * n));
 	Datum *contents = static_cast<Datum *>(palloc(sizeof(Datum) * n));
-	bool isnull;
-	for (int i = 0; i < n; i++) {
-		HeapTuple row = SPI_tuptable->vals[i];
-		results[i].queue_id = DatumGetInt64(SPI_getbinval(row, SPI_tuptable->tupdesc, 1, &isnull));
-		results[i].image_id = DatumGetInt64(SPI_getbinval(row, SPI_tuptable->tupdesc, 2, &isnull));
-		results[i].same_as = -1;
-		for (int j = 0; j < i && results[i].same_as < 0; j++) {
-			if (results[j].image_id == results[i].image_id) {
-				results[i].same_as = j;
-			}
-		}
-		/* still TOASTed: detoasted one by one in phase 2, while the threads decode */
-		contents[i] = SPI_getbinval(row, SPI_tuptable->tupdesc, 3, &isnull);
-	}
+	ReadClaimedRows(keep, results, contents);
+	out.claim_ms = MsSince(claim_started);
 
 	/* phase 2: C++ only */
 	{
 		const auto started = std::chrono::steady_clock::now();
 		Classify(target.model, settings, decode_threads, contents, n, results, &out.fetch_ms);
-		out.classify_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+		out.classify_ms = MsSince(started);
 	}
 
 	/* phase 3: results and queue in the caller's transaction */
-	const auto write_started = std::chrono::steady_clock::now();
-	Datum *r_image = static_cast<Datum *>(palloc(sizeof(Datum) * n * kEnrichTopK));
-	Datum *r_rank = static_cast<Datum *>(palloc(sizeof(Datum) * n * kEnrichTopK));
-	Datum *r_concept = static_cast<Datum *>(palloc0(sizeof(Datum) * n * kEnrichTopK));
-	bool *r_concept_null = static_cast<bool *>(palloc0(sizeof(bool) * n * kEnrichTopK));
-	Datum *r_score = static_cast<Datum *>(palloc(sizeof(Datum) * n * kEnrichTopK));
-	Datum *r_label = static_cast<Datum *>(palloc(sizeof(Datum) * n * kEnrichTopK));
-	Datum *r_label_score = static_cast<Datum *>(palloc(sizeof(Datum) * n * kEnrichTopK));
-	Datum *done = static_cast<Datum *>(palloc(sizeof(Datum) * n));
-	int rows = 0, ndone = 0;
-	for (int i = 0; i < n; i++) {
-		const ItemResult &r = results[i];
-		if (!r.ok) {
-			Oid ft[4] = {INT8OID, TEXTOID, TEXTOID, INT4OID};
-			Datum fv[4] = {Int64GetDatum(r.queue_id), CStringGetTextDatum(r.error),
-			               CStringGetTextDatum(unpack_sql_state(r.sqlstate)), Int32GetDatum(kEnrichMaxAttempts)};
-			SPI_execute_with_args(kRecordFailure, 4, ft, fv, nullptr, false, 0);
-			out.refused += r.same_as < 0 ? 1 : 0;
-			continue;
-		}
-		for (int k = 0; k < r.nranked; k++) {
-			r_image[rows] = Int64GetDatum(r.image_id);
-			r_rank[rows] = Int16GetDatum(static_cast<int16>(k + 1));
-			if (r.ranked[k].concept != nullptr) {
-				r_concept[rows] = CStringGetTextDatum(r.ranked[k].concept);
-			} else {
-				r_concept_null[rows] = true;
-			}
-			r_score[rows] = Float4GetDatum(r.ranked[k].score);
-			r_label[rows] = CStringGetTextDatum(r.ranked[k].label);
-			r_label_score[rows] = Float4GetDatum(r.ranked[k].label_score);
-			rows++;
-		}
-		done[ndone++] = Int64GetDatum(r.queue_id);
-		out.enriched += r.same_as < 0 ? 1 : 0;
-	}
-	if (rows > 0) {
-		Oid wt[7] = {INT4OID, INT8ARRAYOID, INT2ARRAYOID, TEXTARRAYOID, FLOAT4ARRAYOID, TEXTARRAYOID, FLOAT4ARRAYOID};
-		Datum wv[7] = {Int32GetDatum(target.model_id),
-		               MakeArray(r_image, nullptr, rows, INT8OID),
-		               MakeArray(r_rank, nullptr, rows, INT2OID),
-		               MakeArray(r_concept, r_concept_null, rows, TEXTOID),
-		               MakeArray(r_score, nullptr, rows, FLOAT4OID),
-		               MakeArray(r_label, nullptr, rows, TEXTOID),
-		               MakeArray(r_label_score, nullptr, rows, FLOAT4OID)};
-		SPI_execute_with_args(kWriteResults, 7, wt, wv, nullptr, false, 0);
-	}
-	if (ndone > 0) {
-		Oid dt[1] = {INT8ARRAYOID};
-		Datum dv[1] = {MakeArray(done, nullptr, ndone, INT8OID)};
-		SPI_execute_with_args(kDeleteDone, 1, dt, dv, nullptr, false, 0);
-	}
-	out.write_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - write_started).count();
+	WriteResults(target.model_id, results, n, false, &out);
 	return out;
+}
+
+struct DetachedBatch {
+	MemoryContext cxt;
+	char *model;
+	int32 model_id;
+	int n;
+	ItemResult *results;
+	bytea **images; /* copies, in cxt */
+	int64 *queue_ids;
+	double claim_ms;
+};
+
+DetachedBatch *
+ClaimDetachedBatch(const EnrichTarget &target, int limit) {
+	const auto started = std::chrono::steady_clock::now();
+	MemoryContext cxt = AllocSetContextCreate(TopMemoryContext, "europeana batch", ALLOCSET_DEFAULT_SIZES);
+	DetachedBatch *volatile b = nullptr;
+	const MemoryContext caller_cxt = CurrentMemoryContext;
+	PG_TRY();
+	{
+		bool *keep = nullptr;
+		const int n = ClaimRows(target, limit, true, cxt, &keep);
+		if (n > 0) {
+			DetachedBatch *nb = static_cast<DetachedBatch *>(MemoryContextAllocZero(cxt, sizeof(DetachedBatch)));
+			nb->cxt = cxt;
+			nb->model = MemoryContextStrdup(cxt, target.model);
+			nb->model_id = target.model_id;
+			nb->n = n;
+			nb->results = static_cast<ItemResult *>(MemoryContextAllocZero(cxt, sizeof(ItemResult) * n));
+			nb->images = static_cast<bytea **>(MemoryContextAllocZero(cxt, sizeof(bytea *) * n));
+			nb->queue_ids = static_cast<int64 *>(MemoryContextAlloc(cxt, sizeof(int64) * n));
+			Datum *contents = static_cast<Datum *>(palloc(sizeof(Datum) * n));
+			ReadClaimedRows(keep, nb->results, contents);
+			for (int i = 0; i < n; i++) {
+				nb->queue_ids[i] = nb->results[i].queue_id;
+			}
+			/* published: from here on the claims must be withdrawn, whatever happens */
+			b = nb;
+			const MemoryContext old = MemoryContextSwitchTo(cxt);
+			for (int i = 0; i < n; i++) {
+				if (nb->results[i].same_as < 0) {
+					nb->images[i] = DatumGetByteaPCopy(contents[i]);
+				}
+			}
+			MemoryContextSwitchTo(old);
+			nb->claim_ms = MsSince(started);
+		}
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(caller_cxt);
+		if (b != nullptr) {
+			ReleaseClaims(b->queue_ids, b->n);
+		}
+		MemoryContextDelete(cxt);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	if (b == nullptr) {
+		MemoryContextDelete(cxt);
+	}
+	return b;
+}
+
+std::vector<core::BatchItem>
+DetachedBatchItems(const DetachedBatch *batch) {
+	std::vector<core::BatchItem> items = ItemsToClassify(batch->results, batch->n);
+	for (core::BatchItem &item : items) {
+		item.image = AsBytes(batch->images[item.key]);
+	}
+	return items;
+}
+
+const char *
+DetachedBatchModel(const DetachedBatch *batch) {
+	return batch->model;
+}
+
+void
+SetDetachedOutcomes(DetachedBatch *batch, const std::vector<core::BatchOutcome> &outcomes) {
+	const MemoryContext old = MemoryContextSwitchTo(batch->cxt);
+	try {
+		CopyOutcomes(outcomes, batch->results, batch->n);
+	} catch (...) {
+		MemoryContextSwitchTo(old);
+		throw;
+	}
+	MemoryContextSwitchTo(old);
+}
+
+EnrichBatchResult
+WriteDetachedBatch(DetachedBatch *batch) {
+	EnrichBatchResult out;
+	out.claimed = batch->n;
+	out.claim_ms = batch->claim_ms;
+	WriteResults(batch->model_id, batch->results, batch->n, true, &out);
+	return out;
+}
+
+void
+ReleaseDetachedBatch(DetachedBatch *batch) {
+	if (batch == nullptr) {
+		return;
+	}
+	ReleaseClaims(batch->queue_ids, batch->n);
+	MemoryContextDelete(batch->cxt);
 }
 
 } // namespace europeana::pg

@@ -2,7 +2,8 @@
 # Background workers on a cluster of their own (TAP; run with `prove -e bash`):
 # wake-up at commit, 8 concurrent ingesting sessions, poison images, reload, re-enrichment
 # with a new default model, kill -9 of workers during a 5,000-image run, SIGTERM, version
-# mismatch. Proves that no queue item is lost and none is enriched twice.
+# mismatch, images replaced while being classified. Proves that no queue item is lost and
+# none is enriched twice. WORKER_PIPELINE=on runs it with pipelined workers.
 # Needs the extension installed and, from scripts/test.sh, BUILD with data/clothing and fixtures.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -12,10 +13,14 @@ FIXTURES=$BUILD/fixtures
 for need in "$PHOTOS" "$FIXTURES/truncated.jpg"; do
   [ -e "$need" ] || { echo "Bail out! missing test data: $need (run scripts/test.sh)"; exit 1; }
 done
-CLUSTER=$BUILD/workers-test
+# WORKER_PIPELINE=on (tests/workers/pipelined.t) runs every check with pipelined workers
+PIPELINE=${WORKER_PIPELINE:-auto}
+CLUSTER=$BUILD/workers-test-$PIPELINE
 export PG_CLUSTER_CONF="europeana.worker_count = 2
 europeana.worker_naptime = 60
 europeana.batch_size = 16
+europeana.worker_pipeline = $PIPELINE
+europeana.log_batches = on
 restart_after_crash = on"
 "$ROOT/scripts/pg_cluster.sh" start "$CLUSTER" --preload >/dev/null || { echo "Bail out! cluster did not start"; exit 1; }
 trap '"$ROOT/scripts/pg_cluster.sh" stop "$CLUSTER" >/dev/null 2>&1' EXIT
@@ -113,6 +118,24 @@ ok $? "the workers enrich them with the new default model"
 is "$(q "select count(distinct image_id) from europeana.enrichments e join europeana.models m using (model_id) where m.name = 'mobilenet_v2_imagenet_float'")" \
    "$valid" "the previous model's results are kept"
 q "alter system reset europeana.default_model" >/dev/null; q "select pg_reload_conf()" >/dev/null; sleep 1
+
+# --- images replaced while queued or while their batch is being classified: the result is
+# always the latest content's (a pipelined batch settles only rows unchanged since its claim)
+q "create table pair as with l as (select name, content, (europeana.classify_image(content)).label from photos order by name limit 40)
+   select a.content as a, b.content as b, b.label as lb from l a, l b where a.label <> b.label limit 1" >/dev/null
+q "insert into europeana.images (name, content) select 'r' || g, a from pair, generate_series(1, 400) g" >/dev/null
+for t in $(seq 0 79); do
+  q "update europeana.images set content = (select b from pair) where name in (select 'r' || g from generate_series($((t * 5 + 1)), $((t * 5 + 5))) g)" >/dev/null
+done
+wait_until "select count(*) = 0 from europeana.enrichment_queue q join europeana.images i using (image_id) where i.name like 'r%'" 120
+ok $? "the replaced images are drained"
+is "$(q "select count(*) from europeana.images i join europeana.enrichments e using (image_id) join europeana.models m using (model_id)
+         where i.name like 'r%' and e.rank = 1 and m.name = 'mobilenet_v2_imagenet_float' and e.label = (select lb from pair)")" \
+   "400" "each of the 400 replaced images carries its new content's result"
+if [ "$PIPELINE" = on ]; then
+  grep -qE 'pipelined: .* stale [1-9]' "$LOG"
+  ok $? "some were replaced while their batch was in flight, and that batch left them queued (stale)"
+fi
 
 # --- kill -9 a worker five times during a 5,000-image run
 q "delete from europeana.images where name like 'poison-%'" >/dev/null

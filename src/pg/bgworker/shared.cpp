@@ -10,18 +10,22 @@
  */
 #include "pg/bgworker/shared.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 extern "C" {
 #include "access/xact.h"
+#include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/lwlock.h"
 #include "storage/proc.h"
 #include "storage/shmem.h"
 #include "storage/spin.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
@@ -49,8 +53,15 @@ struct WorkerSlot {
 	char last_error[256];
 };
 
+/* One per slot, after the slots, under claims_lock. */
+struct ClaimSet {
+	int n;
+	int64 ids[kMaxClaimsPerWorker];
+};
+
 struct WorkerShared {
 	int nslots;
+	LWLock *claims_lock;
 	WorkerSlot slots[FLEXIBLE_ARRAY_MEMBER];
 };
 
@@ -65,9 +76,21 @@ bool wake_at_commit = false;
 bool callback_registered = false;
 
 Size
-SharedSize(int slots) {
-	return add_size(offsetof(WorkerShared, slots), mul_size(sizeof(WorkerSlot), slots));
+SlotsSize(int slots) {
+	return MAXALIGN(add_size(offsetof(WorkerShared, slots), mul_size(sizeof(WorkerSlot), slots)));
 }
+
+Size
+SharedSize(int slots) {
+	return add_size(SlotsSize(slots), mul_size(sizeof(ClaimSet), slots));
+}
+
+ClaimSet *
+ClaimsOf(int slot) {
+	return reinterpret_cast<ClaimSet *>(reinterpret_cast<char *>(shared) + SlotsSize(shared->nslots)) + slot;
+}
+
+ClaimSet *my_claims = nullptr;
 
 void
 ShmemRequest() {
@@ -75,6 +98,7 @@ ShmemRequest() {
 		prev_shmem_request_hook();
 	}
 	RequestAddinShmemSpace(SharedSize(requested_slots));
+	RequestNamedLWLockTranche("europeana claims", 1);
 }
 
 void
@@ -92,6 +116,7 @@ ShmemStartup() {
 			SpinLockInit(&shared->slots[i].mutex);
 			pg_atomic_init_u32(&shared->slots[i].procno_plus1, 0);
 		}
+		shared->claims_lock = &(GetNamedLWLockTranche("europeana claims"))->lock;
 	}
 	LWLockRelease(AddinShmemInitLock);
 }
@@ -101,6 +126,8 @@ DetachSlot(int, Datum) {
 	if (my_slot == nullptr) {
 		return;
 	}
+	ReleaseAllClaims();
+	my_claims = nullptr;
 	pg_atomic_write_u32(&my_slot->procno_plus1, 0);
 	SpinLockAcquire(&my_slot->mutex);
 	my_slot->pid = 0;
@@ -180,7 +207,111 @@ AttachWorkerSlot(int index, const char *device) {
 	my_slot->last_batch_at = 0;
 	SpinLockRelease(&my_slot->mutex);
 	pg_atomic_write_u32(&my_slot->procno_plus1, static_cast<uint32>(MyProc->pgprocno) + 1);
+	my_claims = ClaimsOf(index);
+	ReleaseAllClaims(); /* left by a predecessor in this slot that did not exit cleanly */
 	before_shmem_exit(DetachSlot, 0);
+}
+
+namespace {
+
+int
+CompareInt64(const void *a, const void *b) {
+	const int64 x = *static_cast<const int64 *>(a);
+	const int64 y = *static_cast<const int64 *>(b);
+	return x < y ? -1 : (x > y ? 1 : 0);
+}
+
+/* Copies every published id into out (room for nslots * kMaxClaimsPerWorker); the
+ * caller holds claims_lock. */
+int
+CollectClaims(int64 *out) {
+	int total = 0;
+	for (int i = 0; i < shared->nslots; i++) {
+		const ClaimSet *c = ClaimsOf(i);
+		memcpy(out + total, c->ids, sizeof(int64) * c->n);
+		total += c->n;
+	}
+	return total;
+}
+
+} // namespace
+
+Datum
+PublishedClaims() {
+	int total = 0;
+	Datum *values = nullptr;
+	if (shared != nullptr) {
+		int64 *ids = static_cast<int64 *>(palloc(sizeof(int64) * shared->nslots * kMaxClaimsPerWorker));
+		LWLockAcquire(shared->claims_lock, LW_SHARED);
+		total = CollectClaims(ids);
+		LWLockRelease(shared->claims_lock);
+		values = static_cast<Datum *>(palloc(sizeof(Datum) * std::max(total, 1)));
+		for (int i = 0; i < total; i++) {
+			values[i] = Int64GetDatum(ids[i]);
+		}
+	}
+	return PointerGetDatum(construct_array(values, total, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+int
+FilterClaims(const int64 *ids, int n, bool *keep, bool publish) {
+	for (int i = 0; i < n; i++) {
+		keep[i] = true;
+	}
+	if (shared == nullptr || n == 0) {
+		return n;
+	}
+	const bool publishing = publish && my_claims != nullptr;
+	int64 *all = static_cast<int64 *>(palloc(sizeof(int64) * shared->nslots * kMaxClaimsPerWorker));
+	int kept = 0;
+	LWLockAcquire(shared->claims_lock, publishing ? LW_EXCLUSIVE : LW_SHARED);
+	const int total = CollectClaims(all);
+	qsort(all, total, sizeof(int64), CompareInt64);
+	for (int i = 0; i < n; i++) {
+		if (total > 0 && bsearch(&ids[i], all, total, sizeof(int64), CompareInt64) != nullptr) {
+			keep[i] = false;
+		} else if (publishing && my_claims->n >= kMaxClaimsPerWorker) {
+			keep[i] = false;
+		} else {
+			if (publishing) {
+				my_claims->ids[my_claims->n++] = ids[i];
+			}
+			kept++;
+		}
+	}
+	LWLockRelease(shared->claims_lock);
+	pfree(all);
+	return kept;
+}
+
+void
+ReleaseClaims(const int64 *ids, int n) {
+	if (shared == nullptr || my_claims == nullptr || n == 0) {
+		return;
+	}
+	int64 *sorted = static_cast<int64 *>(palloc(sizeof(int64) * n));
+	memcpy(sorted, ids, sizeof(int64) * n);
+	qsort(sorted, n, sizeof(int64), CompareInt64);
+	LWLockAcquire(shared->claims_lock, LW_EXCLUSIVE);
+	int w = 0;
+	for (int r = 0; r < my_claims->n; r++) {
+		if (bsearch(&my_claims->ids[r], sorted, n, sizeof(int64), CompareInt64) == nullptr) {
+			my_claims->ids[w++] = my_claims->ids[r];
+		}
+	}
+	my_claims->n = w;
+	LWLockRelease(shared->claims_lock);
+	pfree(sorted);
+}
+
+void
+ReleaseAllClaims() {
+	if (shared == nullptr || my_claims == nullptr) {
+		return;
+	}
+	LWLockAcquire(shared->claims_lock, LW_EXCLUSIVE);
+	my_claims->n = 0;
+	LWLockRelease(shared->claims_lock);
 }
 
 namespace {

@@ -37,6 +37,28 @@ void RecordWorkerBatch(int images, int refused, double elapsed_ms);
 void RecordWorkerError(const char *message);
 void WorkerHeartbeat();
 
+/*
+ * Queue rows claimed across transactions.  A pipelined worker classifies a batch after the
+ * transaction that claimed it has committed (its row locks are gone), so it publishes the
+ * batch's queue ids here until the transaction that writes the results commits.  Every
+ * claim, pipelined or not, leaves out the ids published by any worker.  A worker's claims
+ * are dropped when it exits, and with the whole shared memory on a crash restart.
+ */
+constexpr int kMaxClaimsPerWorker = 2048; /* two batches of the largest batch_size */
+
+/* Every published queue id, as a palloc'd bigint[] datum (empty without workers). */
+Datum PublishedClaims();
+
+/* Sets keep[i] = false for each ids[i] that some worker has published and returns how many
+ * are kept.  With publish, atomically with the check, this worker publishes the kept ones
+ * (those that do not fit are not kept). */
+int FilterClaims(const int64 *ids, int n, bool *keep, bool publish);
+
+/* Withdraws this worker's claims on ids[] (after the transaction that settled them
+ * committed), or all of them. */
+void ReleaseClaims(const int64 *ids, int n);
+void ReleaseAllClaims();
+
 /* Marks this process as a worker, so that its own queue updates wake nobody. */
 void MarkAsWorker();
 
