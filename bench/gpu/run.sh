@@ -110,11 +110,13 @@ unsample() {
     t = 0; for (i = 2; i <= 11; i++) t += b[i] - a[i]; idle = (b[5] - a[5]) + (b[6] - a[6]); printf "%.0f", 100 * (t - idle) / t }')
   echo "gpu_util=$(awk -F', ' '$2 > 0 { s += $2; n++ } END { printf "%.0f", n ? s / n : 0 }' "$1.gpu") cpu_busy=$busy"
 }
-# run_enrich LABEL MODEL PRECISION GPU_JPEG: drain N images, print images/s, utilisation
+# run_enrich LABEL MODEL PRECISION [GPU_JPEG [PIPELINE [THREADS]]]: drain N images, print
+# images/s, utilisation
 run_enrich() {
-  local label=$1 model=$2 precision=$3 gpu_jpeg=${4:-off}
+  local label=$1 model=$2 precision=$3 gpu_jpeg=${4:-off} pipeline=${5:-auto} threads=${6:-$PER_GPU_CORES}
   psql -XAtq -c "ALTER SYSTEM SET europeana.default_model = '$model'" -c "ALTER SYSTEM SET europeana.worker_precision = '$precision'" \
-    -c "ALTER SYSTEM SET europeana.worker_gpu_jpeg = $gpu_jpeg" -c "SELECT pg_reload_conf()" >/dev/null
+    -c "ALTER SYSTEM SET europeana.worker_gpu_jpeg = $gpu_jpeg" -c "ALTER SYSTEM SET europeana.worker_pipeline = $pipeline" \
+    -c "ALTER SYSTEM SET europeana.worker_threads = $threads" -c "SELECT pg_reload_conf()" >/dev/null
   sleep 1
   psql -XAtq -c "DELETE FROM europeana.images" >/dev/null
   # warm-up: every worker loads the model and tunes its kernels
@@ -133,7 +135,7 @@ SQL
   util=$(unsample "$WORK/$label")
   secs=$(grep -o 'seconds=[0-9.]*' "$OUT/run_$label.txt" | cut -d= -f2)
   done=$(grep -E '^[0-9]+$' "$OUT/run_$label.txt" | head -1)
-  echo "$label model=$model precision=$precision gpu_jpeg=$gpu_jpeg images=$done seconds=$secs rate=$(awk -v n="$done" -v s="$secs" 'BEGIN { printf "%.1f", n / s }') $util" | tee -a "$OUT/enrich.txt"
+  echo "$label model=$model precision=$precision gpu_jpeg=$gpu_jpeg pipeline=$pipeline threads=$threads images=$done seconds=$secs rate=$(awk -v n="$done" -v s="$secs" 'BEGIN { printf "%.1f", n / s }') $util" | tee -a "$OUT/enrich.txt"
   psql -XAtq -c "CREATE TABLE IF NOT EXISTS top1 (label text, name text, concept text, evidence text)" \
     -c "INSERT INTO top1 SELECT '$label', i.name, c.name, e.label FROM europeana.enrichments e JOIN europeana.images i USING (image_id) LEFT JOIN europeana.concepts c USING (concept_id) WHERE e.rank = 1" >/dev/null
 }
@@ -143,6 +145,11 @@ GPUS_USED=1
 start_cluster 1 cuda:0
 run_enrich r50_fp16_1gpu resnet50_random fp16 off
 run_enrich r50_fp16_gpujpeg_1gpu resnet50_random fp16 on
+# what each part contributes: no pipelining (database work between batches), nvJPEG alone
+# (one thread: the GPU's decoder takes nearly every image), half the decode threads
+run_enrich r50_fp16_nopipeline_1gpu resnet50_random fp16 off off
+run_enrich r50_fp16_gpujpeg_alone_1gpu resnet50_random fp16 on auto 1
+run_enrich r50_fp16_halfthreads_1gpu resnet50_random fp16 off auto $((PER_GPU_CORES / 2))
 run_enrich r50_fp32_1gpu resnet50_random fp32 off
 run_enrich mnv2_fp16_1gpu mobilenet_v2_imagenet_float fp16 off
 run_enrich mnv2_fp32_1gpu mobilenet_v2_imagenet_float fp32 off
@@ -164,6 +171,7 @@ if [ "$GPUS" -gt 1 ]; then
   devices=$(seq -s, 0 $((GPUS - 1)) | sed 's/\([0-9]\+\)/cuda:\1/g')
   start_cluster "$GPUS" "$devices"
   run_enrich "r50_fp16_${GPUS}gpu" resnet50_random fp16 off
+  run_enrich "r50_fp16_gpujpeg_${GPUS}gpu" resnet50_random fp16 on
   run_enrich "mnv2_fp16_${GPUS}gpu" mobilenet_v2_imagenet_float fp16 off
 fi
 cp "$CLUSTER/server.log" "$OUT/server.log"
