@@ -76,6 +76,7 @@ CLUSTER=$WORK/pg
 trap 'scripts/pg_cluster.sh stop "$CLUSTER" >/dev/null 2>&1 || true; kill $(jobs -p) 2>/dev/null || true' EXIT
 # start_cluster WORKERS DEVICES
 start_cluster() {
+  CUR_WORKERS=$1 CUR_DEVICES=$2
   scripts/pg_cluster.sh stop "$CLUSTER" >/dev/null 2>&1 || true
   PG_CLUSTER_CONF="europeana.worker_count = $1
 europeana.worker_devices = '$2'
@@ -110,28 +111,38 @@ unsample() {
     t = 0; for (i = 2; i <= 11; i++) t += b[i] - a[i]; idle = (b[5] - a[5]) + (b[6] - a[6]); printf "%.0f", 100 * (t - idle) / t }')
   echo "gpu_util=$(awk -F', ' '$2 > 0 { s += $2; n++ } END { printf "%.0f", n ? s / n : 0 }' "$1.gpu") cpu_busy=$busy"
 }
-# run_enrich LABEL MODEL PRECISION [GPU_JPEG [PIPELINE [THREADS]]]: drain N images, print
-# images/s, utilisation
+# run_enrich LABEL MODEL PRECISION [GPU_JPEG [PIPELINE [THREADS [BATCH]]]]: drain N images,
+# print images/s, utilisation. A run that does not drain within DRAIN_TIMEOUT seconds is
+# reported as failed and the cluster is restarted.
+DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-90}
 run_enrich() {
-  local label=$1 model=$2 precision=$3 gpu_jpeg=${4:-off} pipeline=${5:-auto} threads=${6:-$PER_GPU_CORES}
+  local label=$1 model=$2 precision=$3 gpu_jpeg=${4:-off} pipeline=${5:-auto} threads=${6:-$PER_GPU_CORES} batch=${7:-$BATCH}
   psql -XAtq -c "ALTER SYSTEM SET europeana.default_model = '$model'" -c "ALTER SYSTEM SET europeana.worker_precision = '$precision'" \
     -c "ALTER SYSTEM SET europeana.worker_gpu_jpeg = $gpu_jpeg" -c "ALTER SYSTEM SET europeana.worker_pipeline = $pipeline" \
-    -c "ALTER SYSTEM SET europeana.worker_threads = $threads" -c "SELECT pg_reload_conf()" >/dev/null
+    -c "ALTER SYSTEM SET europeana.worker_threads = $threads" -c "ALTER SYSTEM SET europeana.batch_size = $batch" \
+    -c "SELECT pg_reload_conf()" >/dev/null
   sleep 1
   psql -XAtq -c "DELETE FROM europeana.images" >/dev/null
   # warm-up: every worker loads the model and tunes its kernels
   psql -XAtq -c "INSERT INTO europeana.images (name, content) SELECT 'warm', content FROM photos LIMIT $((BATCH * 2 * GPUS_USED))" >/dev/null
-  for _ in $(seq 1 600); do [ "$(psql -XAtq -c "SELECT count(*) = 0 FROM europeana.enrichment_queue")" = t ] && break; sleep 0.2; done
+  for _ in $(seq 1 300); do [ "$(psql -XAtq -c "SELECT count(*) = 0 FROM europeana.enrichment_queue")" = t ] && break; sleep 0.2; done
   psql -XAtq -c "DELETE FROM europeana.images" -c "CHECKPOINT" >/dev/null
   sample "$WORK/$label"
-  psql -XAtq -v ON_ERROR_STOP=1 >"$OUT/run_$label.txt" 2>&1 <<SQL
+  timeout "$DRAIN_TIMEOUT" psql -XAtq -v ON_ERROR_STOP=1 >"$OUT/run_$label.txt" 2>&1 <<SQL
 INSERT INTO europeana.images (name, content) SELECT n::text, content FROM photos ORDER BY n;
 \\set poll 0.01
 \\i bench/drain_queue.sql
 SELECT count(*) FROM europeana.enrichments WHERE rank = 1;
 SELECT string_agg(worker || ':' || device || ':' || images || ':' || coalesce(last_error, ''), ' ') FROM europeana.worker_status;
 SQL
-  local util secs done
+  local drain_rc=$? util secs done
+  if [ "$drain_rc" != 0 ] || ! grep -q 'seconds=' "$OUT/run_$label.txt"; then
+    unsample "$WORK/$label" >/dev/null
+    echo "$label model=$model FAILED: the queue did not drain within $DRAIN_TIMEOUT s" | tee -a "$OUT/enrich.txt"
+    cp "$CLUSTER/server.log" "$OUT/server_failed_$label.log"
+    start_cluster "$CUR_WORKERS" "$CUR_DEVICES"
+    return 0
+  fi
   util=$(unsample "$WORK/$label")
   secs=$(grep -o 'seconds=[0-9.]*' "$OUT/run_$label.txt" | cut -d= -f2)
   done=$(grep -E '^[0-9]+$' "$OUT/run_$label.txt" | head -1)
@@ -144,15 +155,17 @@ step "PostgreSQL: one worker on cuda:0"
 GPUS_USED=1
 start_cluster 1 cuda:0
 run_enrich r50_fp16_1gpu resnet50_random fp16 off
-run_enrich r50_fp16_gpujpeg_1gpu resnet50_random fp16 on
-# what each part contributes: no pipelining (database work between batches), nvJPEG alone
-# (one thread: the GPU's decoder takes nearly every image), half the decode threads
+# what each part contributes: no pipelining (database work between batches), half the
+# decode threads, batches of 512
 run_enrich r50_fp16_nopipeline_1gpu resnet50_random fp16 off off
-run_enrich r50_fp16_gpujpeg_alone_1gpu resnet50_random fp16 on auto 1
 run_enrich r50_fp16_halfthreads_1gpu resnet50_random fp16 off auto $((PER_GPU_CORES / 2))
+run_enrich r50_fp16_b512_1gpu resnet50_random fp16 off auto "$PER_GPU_CORES" 512
 run_enrich r50_fp32_1gpu resnet50_random fp32 off
 run_enrich mnv2_fp16_1gpu mobilenet_v2_imagenet_float fp16 off
 run_enrich mnv2_fp32_1gpu mobilenet_v2_imagenet_float fp32 off
+# nvJPEG beside the decode threads, and alone (one thread: the GPU's decoder takes nearly every image)
+run_enrich r50_fp16_gpujpeg_1gpu resnet50_random fp16 on
+run_enrich r50_fp16_gpujpeg_alone_1gpu resnet50_random fp16 on auto 1
 run_enrich mnv2_fp32_gpujpeg_1gpu mobilenet_v2_imagenet_float fp32 on
 # top-1 agreement on the real network (the evidence label: ImageNet top-1), image by image
 agree() {

@@ -77,16 +77,25 @@ AsyncClassifier::Finish() {
 
 void
 AsyncClassifier::Abandon() noexcept {
+	while (!AbandonFor(60000)) {
+	}
+}
+
+bool
+AsyncClassifier::AbandonFor(int ms) noexcept {
 	std::unique_lock<std::mutex> lock(mu_);
 	if (!pending_) {
-		return;
+		return true;
 	}
 	cancel_.store(true);
-	cv_.wait(lock, [&] { return done_; });
+	if (!cv_.wait_for(lock, std::chrono::milliseconds(ms), [&] { return done_; })) {
+		return false;
+	}
 	pending_ = false;
 	items_.clear();
 	result_.clear();
 	error_ = nullptr;
+	return true;
 }
 
 void

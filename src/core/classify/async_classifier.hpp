@@ -48,6 +48,11 @@ public:
 	/* Asks the job to stop at its next item and waits until it has; discards its result. */
 	void Abandon() noexcept;
 
+	/* Abandon, waiting at most `ms` milliseconds: false when the job has not stopped (a
+	 * device call that does not return); it is still pending then, and its items' bytes
+	 * must stay valid. */
+	bool AbandonFor(int ms) noexcept;
+
 private:
 	void Loop();
 

@@ -120,6 +120,11 @@ GpuDecodeJpegs(int device, const std::vector<ByteView> &jpegs, const std::vector
 		outputs.push_back(out);
 	}
 	const int batch = static_cast<int>(take.size());
+	/* The state's buffers are resized by the initialisation: the previous block's decode on
+	 * this stream must be over first (block sizes vary). */
+	if (cudaStreamSynchronize(stream) != cudaSuccess) {
+		return ok;
+	}
 	if (nvjpegDecodeBatchedInitialize(s->handle, s->state, batch, 1, NVJPEG_OUTPUT_RGBI) != NVJPEG_STATUS_SUCCESS ||
 	    nvjpegDecodeBatched(s->handle, s->state, datas.data(), lengths.data(), outputs.data(), stream) !=
 	        NVJPEG_STATUS_SUCCESS) {

@@ -128,11 +128,16 @@ CheckDevices(char **newval, void **, GucSource) {
  * Keep it: mmap only above 32 MB, never trim, grow the heap in 64 MB steps.  One arena:
  * these settings do not hold for the per-thread arenas (64 MB heaps that glibc unmaps when
  * they empty), and a pipelined worker runs its forward passes on its classification
- * thread; measured on 2 CPU workers: 32 images/s with per-thread arenas, 97 with one.
+ * thread; measured on 2 CPU workers: 32 images/s with per-thread arenas, 97 with one
+ * (CPU workers only: see below).
  * Workers only; ordinary backends keep the defaults. */
 void
-TuneMalloc() {
-	mallopt(M_ARENA_MAX, 1);
+TuneMalloc(bool cpu) {
+	if (cpu) {
+		/* on CUDA the classification thread allocates little, and the many decode threads
+		 * keep arenas of their own rather than queue for one */
+		mallopt(M_ARENA_MAX, 1);
+	}
 	mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
 	mallopt(M_TRIM_THRESHOLD, INT_MAX);
 	mallopt(M_TOP_PAD, 64 * 1024 * 1024);
@@ -340,10 +345,16 @@ Pipelined() {
 
 /* Drops the pipeline: the job is stopped and joined before the images' memory is freed;
  * the rows stay queued.  Error path and exit; never errors. */
+constexpr int kStopClassifierMs = 10000;
+
 void
 AbandonPipeline() {
-	if (classifier_thread != nullptr) {
-		classifier_thread->Abandon();
+	if (classifier_thread != nullptr && !classifier_thread->AbandonFor(kStopClassifierMs)) {
+		/* its images must not be freed under it: leave the process (the rows stay queued) */
+		ereport(FATAL, (errcode(ERRCODE_INTERNAL_ERROR),
+		                errmsg("europeana worker %d: the classification thread did not stop within %d s",
+		                       worker_index + 1, kStopClassifierMs / 1000),
+		                errhint("A device call may be hung; the worker is restarted.")));
 	}
 	ReleaseDetachedBatch(in_flight);
 	in_flight = nullptr;
@@ -357,7 +368,7 @@ AbandonPipeline() {
 void
 AbandonPipelineAtExit(int, Datum) {
 	if (classifier_thread != nullptr) {
-		classifier_thread->Abandon();
+		(void)classifier_thread->AbandonFor(kStopClassifierMs); /* the process ends either way */
 	}
 }
 
@@ -415,10 +426,18 @@ StartClaimedBatch() {
 void
 WaitForInFlight() {
 	const auto started = std::chrono::steady_clock::now();
+	bool warned = false;
 	while (!classifier_thread->WaitFor(20)) {
 		if (ProcDiePending || QueryCancelPending) {
-			classifier_thread->Abandon();
+			AbandonPipeline();
 			CHECK_FOR_INTERRUPTS();
+		}
+		const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+		if (!warned && s > 60) {
+			ereport(WARNING, (errmsg("europeana worker %d: a batch of %s has been classifying for %.0f s",
+			                         worker_index + 1, DetachedBatchModel(in_flight), s),
+			                  errhint("A device call may be hung; pg_terminate_backend() restarts the worker.")));
+			warned = true;
 		}
 	}
 	waited_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
@@ -580,10 +599,10 @@ europeana_worker_main(Datum main_arg) {
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
-	TuneMalloc();
 	MarkAsWorker();
 	BackgroundWorkerInitializeConnection(guc_database, nullptr, 0);
 	ChooseDevice(worker_index);
+	TuneMalloc(strcmp(worker_device, "cpu") == 0); /* before any thread exists */
 	AttachWorkerSlot(worker_index, worker_device);
 	before_shmem_exit(AbandonPipelineAtExit, 0); /* runs before the slot is detached */
 	pgstat_report_appname(psprintf("europeana worker %d", worker_index + 1));
