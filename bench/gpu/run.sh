@@ -154,26 +154,26 @@ SQL
 step "PostgreSQL: one worker on cuda:0"
 GPUS_USED=1
 start_cluster 1 cuda:0
-run_enrich r50_fp16_1gpu resnet50_random fp16 off
-# what each part contributes: no pipelining (database work between batches), half the
-# decode threads, batches of 512
-run_enrich r50_fp16_nopipeline_1gpu resnet50_random fp16 off off
-run_enrich r50_fp16_halfthreads_1gpu resnet50_random fp16 off auto $((PER_GPU_CORES / 2))
-run_enrich r50_fp16_b512_1gpu resnet50_random fp16 off auto "$PER_GPU_CORES" 512
-run_enrich r50_fp32_1gpu resnet50_random fp32 off
-run_enrich mnv2_fp16_1gpu mobilenet_v2_imagenet_float fp16 off
-run_enrich mnv2_fp32_1gpu mobilenet_v2_imagenet_float fp32 off
-# nvJPEG beside the decode threads, and alone (one thread: the GPU's decoder takes nearly every image)
-run_enrich r50_fp16_gpujpeg_1gpu resnet50_random fp16 on
-run_enrich r50_fp16_gpujpeg_alone_1gpu resnet50_random fp16 on auto 1
-run_enrich mnv2_fp32_gpujpeg_1gpu mobilenet_v2_imagenet_float fp32 on
+run_enrich r50_fp16_1gpu resnet50_random fp16 on
+# what each part contributes: no pipelining (database work between batches), batches of
+# 512, no GPU decoding (the decode threads decode every image), GPU and threads sharing the
+# JPEGs (16 and 4 threads)
+run_enrich r50_fp16_nopipeline_1gpu resnet50_random fp16 on off
+run_enrich r50_fp16_b512_1gpu resnet50_random fp16 on auto "$PER_GPU_CORES" 512
+run_enrich r50_fp16_cpudecode_1gpu resnet50_random fp16 off
+run_enrich r50_fp16_shared_1gpu resnet50_random fp16 shared
+run_enrich r50_fp16_shared4_1gpu resnet50_random fp16 shared auto 4
+run_enrich r50_fp32_1gpu resnet50_random fp32 on
+run_enrich mnv2_fp16_1gpu mobilenet_v2_imagenet_float fp16 on
+run_enrich mnv2_fp32_1gpu mobilenet_v2_imagenet_float fp32 on
+run_enrich mnv2_fp32_cpudecode_1gpu mobilenet_v2_imagenet_float fp32 off
 # top-1 agreement on the real network (the evidence label: ImageNet top-1), image by image
 agree() {
   psql -XAtq -c "SELECT '$1 vs $2: ' || count(*) FILTER (WHERE a.evidence = b.evidence) || ' of ' || count(*) FROM top1 a JOIN top1 b USING (name)
                  WHERE a.label = '$1' AND b.label = '$2'" | tee -a "$OUT/agreement.txt"
 }
 agree mnv2_fp16_1gpu mnv2_fp32_1gpu
-agree mnv2_fp32_gpujpeg_1gpu mnv2_fp32_1gpu
+agree mnv2_fp32_1gpu mnv2_fp32_cpudecode_1gpu
 ps -o rss= -p "$(psql -XAtq -c "SELECT pid FROM europeana.worker_status LIMIT 1")" | awk '{ printf "worker_rss_mb=%.0f\n", $1 / 1024 }' | tee -a "$OUT/enrich.txt"
 grep -E 'ERROR|FATAL|PANIC' "$CLUSTER/server.log" | head -20 >"$OUT/server_errors.txt" || true
 cp "$CLUSTER/server.log" "$OUT/server_1gpu.log"
@@ -183,9 +183,9 @@ if [ "$GPUS" -gt 1 ]; then
   GPUS_USED=$GPUS
   devices=$(seq -s, 0 $((GPUS - 1)) | sed 's/\([0-9]\+\)/cuda:\1/g')
   start_cluster "$GPUS" "$devices"
-  run_enrich "r50_fp16_${GPUS}gpu" resnet50_random fp16 off
-  run_enrich "r50_fp16_gpujpeg_${GPUS}gpu" resnet50_random fp16 on
-  run_enrich "mnv2_fp16_${GPUS}gpu" mobilenet_v2_imagenet_float fp16 off
+  run_enrich "r50_fp16_${GPUS}gpu" resnet50_random fp16 on
+  run_enrich "r50_fp16_b512_${GPUS}gpu" resnet50_random fp16 on auto "$PER_GPU_CORES" 512
+  run_enrich "mnv2_fp16_${GPUS}gpu" mobilenet_v2_imagenet_float fp16 on
 fi
 cp "$CLUSTER/server.log" "$OUT/server.log"
 step "done"

@@ -473,7 +473,9 @@ public:
 					if (!WaitSupplied(i)) {
 						return;
 					}
-					Process(i);
+					if (!skip_[i]) {
+						Process(i);
+					}
 				}
 			});
 		}
@@ -521,6 +523,12 @@ public:
 		const uint64_t cur = range_.load();
 		const uint64_t lo = cur & 0xffffffffu, hi = cur >> 32;
 		return hi > lo ? static_cast<size_t>(hi - lo) : 0;
+	}
+
+	/* Leaves item i to the caller (before it is supplied, or before the threads start). */
+	void
+	Skip(size_t i) {
+		skip_[i] = 1;
 	}
 
 	void
@@ -623,6 +631,7 @@ private:
 	const size_t n_;
 	std::vector<BatchOutcome> out_;
 	std::vector<DecodedImage> decoded_;
+	std::vector<char> skip_ = std::vector<char>(n_, 0);
 	std::function<void(size_t)> on_decoded_;
 	std::mutex mu_;
 	std::condition_variable ready_;
@@ -660,11 +669,12 @@ SuitsGpu(ByteView bytes, const DecodeOptions &options, ImageHeader *header) {
 }
 
 /*
- * ClassifyBatch on CUDA with nvJPEG: the decode threads take items one by one from the
- * front while the calling thread, after supplying every item's bytes, takes blocks from
- * the back for the GPU's decoder (the JPEGs it suits; it decodes the others itself).  Both
- * write preprocessed rows (the CPU into pinned host memory, the GPU straight into the
- * device batch), then one forward runs over the batch.
+ * ClassifyBatch on CUDA with nvJPEG.  GpuJpeg::On: the JPEGs nvJPEG suits go to the GPU in
+ * blocks, decoded by the calling thread once every item's bytes are supplied; the decode
+ * threads take only the other images.  GpuJpeg::Shared: the threads take items one by one
+ * from the front while the GPU takes blocks from the back.  Both write preprocessed rows
+ * (the CPU into pinned host memory, the GPU straight into the device batch), then one
+ * forward runs over the batch.
  */
 std::vector<BatchOutcome>
 ClassifyBatchGpuDecode(std::vector<BatchItem> items, LoadedModel &m, const ClassifierSettings &settings,
@@ -680,34 +690,40 @@ ClassifyBatchGpuDecode(std::vector<BatchItem> items, LoadedModel &m, const Class
 	DecodeWork work(items, spec, options, host.data_ptr<float>(), static_cast<bool>(fetch));
 	std::vector<BatchOutcome> &out = work.Outcomes();
 	std::vector<DecodedImage> &decoded = work.Decoded();
+	const bool exclusive = settings.gpu_jpeg == ClassifierSettings::GpuJpeg::On;
+	/* On: the JPEGs the GPU suits are its own, the threads never take them */
+	std::vector<ImageHeader> headers(n);
+	std::vector<char> suits(n, 0);
+	const auto sort = [&](size_t i) {
+		suits[i] = SuitsGpu(items[i].image, options, &headers[i]) ? 1 : 0;
+		if (exclusive && suits[i]) {
+			work.Skip(i);
+		}
+	};
+	if (!fetch) {
+		for (size_t i = 0; i < n; i++) {
+			sort(i);
+		}
+	}
 	work.StartThreads(decode_threads);
 	for (size_t p = work.Supplied(); p < n && !work.Stopped(); p++) {
 		if (should_stop && should_stop()) {
 			work.Stop();
 			break;
 		}
-		work.Supply(p, fetch(p));
+		items[p].image = fetch(p);
+		sort(p);
+		work.Supply(p, items[p].image);
 	}
-	const size_t max_block = static_cast<size_t>(std::max(settings.gpu_jpeg_block, 1));
-	while (!work.Stopped()) {
-		if (should_stop && should_stop()) {
-			work.Stop();
-			break;
-		}
-		/* The GPU takes blocks from the back while the threads take items from the front;
-		 * its blocks shrink with what is left so that both sides finish together. */
-		const size_t block = std::clamp(work.Remaining() / 3, std::min<size_t>(8, max_block), max_block);
-		size_t first = 0, last = 0;
-		work.TakeBack(block, &first, &last);
-		if (first == last) {
-			break;
-		}
+
+	/* Decodes the block's items that suit the GPU in one nvJPEG call, the rest (and any it
+	 * refuses) on this thread. */
+	const auto gpu_block = [&](const std::vector<size_t> &block) {
 		std::vector<ByteView> jpegs;
 		std::vector<int64_t> rows;
 		std::vector<size_t> cpu;
-		std::vector<ImageHeader> headers(last - first);
-		for (size_t i = first; i < last; i++) {
-			if (SuitsGpu(items[i].image, options, &headers[i - first])) {
+		for (size_t i : block) {
+			if (suits[i]) {
 				jpegs.push_back(items[i].image);
 				rows.push_back(static_cast<int64_t>(i));
 			} else {
@@ -720,7 +736,7 @@ ClassifyBatchGpuDecode(std::vector<BatchItem> items, LoadedModel &m, const Class
 			if (done[k]) {
 				out[i].key = items[i].key;
 				out[i].ok = true;
-				decoded[i].header = headers[i - first];
+				decoded[i].header = headers[i];
 				on_gpu[i] = 1;
 			} else {
 				cpu.push_back(i);
@@ -729,6 +745,48 @@ ClassifyBatchGpuDecode(std::vector<BatchItem> items, LoadedModel &m, const Class
 		for (size_t i : cpu) {
 			work.Process(i);
 		}
+	};
+	const size_t max_block = static_cast<size_t>(std::max(settings.gpu_jpeg_block, 1));
+	if (exclusive) {
+		std::vector<size_t> block;
+		for (size_t i = 0; i < n && !work.Stopped(); i++) {
+			if (suits[i]) {
+				block.push_back(i);
+			}
+			if (block.size() == max_block || (i + 1 == n && !block.empty())) {
+				if (should_stop && should_stop()) {
+					work.Stop();
+					break;
+				}
+				gpu_block(block);
+				block.clear();
+			}
+		}
+		/* then help the threads with what is left of theirs */
+		for (size_t i = work.Take(1); i < n && !work.Stopped(); i = work.Take(1)) {
+			if (!suits[i]) {
+				work.Process(i);
+			}
+		}
+	}
+	while (!exclusive && !work.Stopped()) {
+		if (should_stop && should_stop()) {
+			work.Stop();
+			break;
+		}
+		/* The GPU takes blocks from the back while the threads take items from the front;
+		 * its blocks shrink with what is left so that both sides finish together. */
+		const size_t want = std::clamp(work.Remaining() / 3, std::min<size_t>(8, max_block), max_block);
+		size_t first = 0, last = 0;
+		work.TakeBack(want, &first, &last);
+		if (first == last) {
+			break;
+		}
+		std::vector<size_t> block;
+		for (size_t i = first; i < last; i++) {
+			block.push_back(i);
+		}
+		gpu_block(block);
 	}
 	work.Join();
 	if (work.Stopped()) {
@@ -789,7 +847,7 @@ ClassifyBatch(const std::vector<BatchItem> &items_in, const std::string &model_n
 	const c10::DeviceGuard device_guard(m->device);
 #ifdef EUROPEANA_WITH_NVJPEG
 	std::string backend;
-	if (gpu && settings.gpu_jpeg && GpuJpegAvailable(m->device.index(), &backend)) {
+	if (gpu && settings.gpu_jpeg != ClassifierSettings::GpuJpeg::Off && GpuJpegAvailable(m->device.index(), &backend)) {
 		return ClassifyBatchGpuDecode(std::move(items), *m, settings, decode_threads, should_stop, fetch);
 	}
 #endif

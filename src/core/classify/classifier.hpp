@@ -36,11 +36,17 @@ struct ClassifierSettings {
 	/* Batch items decoded before their forward pass is launched (CUDA only): the GPU runs
 	 * one chunk while the decode threads prepare the next. 0: the whole batch at once. */
 	int pipeline_chunk = 64;
-	/* On CUDA, also decode JPEGs on the GPU (nvJPEG, in blocks of gpu_jpeg_block) while the
-	 * decode threads take the other images; builds without nvJPEG ignore it.  Off by default:
-	 * on H100/H200 with 16 decode threads it has not beaten the CPU threads alone (see
-	 * bench/RESULTS.md), and its resampling differs slightly from the CPU path's. */
-	bool gpu_jpeg = false;
+	/* On CUDA, JPEGs can be decoded on the GPU (nvJPEG, in blocks of gpu_jpeg_block; builds
+	 * without nvJPEG ignore it):
+	 *   Off:    the decode threads decode everything;
+	 *   On:     the GPU decodes every JPEG it can (baseline, 3 components, no EXIF rotation),
+	 *           the threads only the other images;
+	 *   Shared: the GPU takes blocks from the back of the batch while the threads take
+	 *           JPEGs too, from the front.
+	 * Measured on H200 with 16 threads (bench/gpu/RESULTS.md): On 2,313 images/s, Off 1,400,
+	 * Shared 1,622: threads decoding beside the GPU's decoder slow it down. */
+	enum class GpuJpeg { Off, On, Shared };
+	GpuJpeg gpu_jpeg = GpuJpeg::On;
 	int gpu_jpeg_block = 64;
 };
 

@@ -64,7 +64,18 @@ int guc_worker_naptime_s = 10;
 int guc_worker_threads = 0;
 char *guc_worker_precision = nullptr;
 bool guc_log_batches = false;
-bool guc_worker_gpu_jpeg = false;
+int guc_worker_gpu_jpeg = static_cast<int>(core::ClassifierSettings::GpuJpeg::On);
+const struct config_enum_entry kGpuJpegOptions[] = {
+    {"off", static_cast<int>(core::ClassifierSettings::GpuJpeg::Off), false},
+    {"on", static_cast<int>(core::ClassifierSettings::GpuJpeg::On), false},
+    {"shared", static_cast<int>(core::ClassifierSettings::GpuJpeg::Shared), false},
+    {"false", static_cast<int>(core::ClassifierSettings::GpuJpeg::Off), true},
+    {"true", static_cast<int>(core::ClassifierSettings::GpuJpeg::On), true},
+    {"no", static_cast<int>(core::ClassifierSettings::GpuJpeg::Off), true},
+    {"yes", static_cast<int>(core::ClassifierSettings::GpuJpeg::On), true},
+    {"0", static_cast<int>(core::ClassifierSettings::GpuJpeg::Off), true},
+    {"1", static_cast<int>(core::ClassifierSettings::GpuJpeg::On), true},
+    {nullptr, 0, false}};
 enum PipelineMode { kPipelineAuto, kPipelineOn, kPipelineOff };
 int guc_worker_pipeline = kPipelineAuto;
 const struct config_enum_entry kPipelineOptions[] = {
@@ -159,7 +170,7 @@ WorkerSettings() {
 	s.precision = guc_worker_precision != nullptr ? guc_worker_precision : "auto";
 	/* on a GPU the CPU threads decode; LibTorch's own CPU pool would only compete */
 	s.intra_op_threads = strcmp(worker_device, "cpu") == 0 ? WorkerThreads() : 1;
-	s.gpu_jpeg = guc_worker_gpu_jpeg;
+	s.gpu_jpeg = static_cast<core::ClassifierSettings::GpuJpeg>(guc_worker_gpu_jpeg);
 	return s;
 }
 
@@ -551,10 +562,12 @@ RegisterWorkers() {
 	DefineCustomIntVariable("europeana.worker_threads", "Decode threads per worker, and LibTorch threads on the CPU.",
 	                        "0: the machine's cores divided by europeana.worker_count.", &guc_worker_threads, 0, 0, 256,
 	                        PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
-	DefineCustomBoolVariable("europeana.worker_gpu_jpeg", "On CUDA, also decode JPEGs on the GPU (nvJPEG).",
-	                         "The decode threads take the other images at the same time; without nvJPEG in the "
-	                         "build this does nothing. Off: measured no faster than the CPU threads alone.",
-	                         &guc_worker_gpu_jpeg, false, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+	DefineCustomEnumVariable("europeana.worker_gpu_jpeg", "On CUDA, decode JPEGs on the GPU (nvJPEG).",
+	                         "on: the GPU decodes every JPEG it can, the decode threads the other images; shared: "
+	                         "the threads decode JPEGs too; off: the threads decode everything. Builds without "
+	                         "nvJPEG, and CPU workers, ignore it.",
+	                         &guc_worker_gpu_jpeg, static_cast<int>(core::ClassifierSettings::GpuJpeg::On),
+	                         kGpuJpegOptions, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
 	DefineCustomEnumVariable("europeana.worker_pipeline",
 	                         "Overlap a worker's database work with the classification of its batches.",
 	                         "auto: on for CUDA workers, off on the CPU (where the forward pass needs every core). "
