@@ -157,13 +157,20 @@ ConfigureRuntime(const ClassifierSettings &settings) {
  * only enqueues the copy and the kernels: the caller's Collect waits for them, so decoding
  * can go on meanwhile.  A CUDA out-of-memory splits the batch in halves and retries. */
 at::Tensor
-LaunchForward(LoadedModel &m, const at::Tensor &input) {
+LaunchForward(LoadedModel &m, const at::Tensor &input, int64_t pad_to = 0) {
 	c10::InferenceMode guard;
 	at::Tensor out;
+	const int64_t rows = input.size(0);
 	try {
 		at::Tensor x = input;
 		if (m.device.is_cuda()) {
 			x = x.to(m.device, m.dtype, /*non_blocking=*/true);
+			if (pad_to > rows) {
+				/* every forward gets the same shape: a new one makes the TorchScript
+				 * executor specialise the graph again (measured: the last, partial batch of
+				 * a run took 280 ms instead of ~90) */
+				x = at::cat({x, at::zeros({pad_to - rows, x.size(1), x.size(2), x.size(3)}, x.options())}, 0);
+			}
 			if (m.channels_last) {
 				x = x.contiguous(at::MemoryFormat::ChannelsLast);
 			}
@@ -174,6 +181,9 @@ LaunchForward(LoadedModel &m, const at::Tensor &input) {
 			            "A classification model must return a [batch, labels] tensor.");
 		}
 		out = result.toTensor();
+		if (out.dim() == 2 && out.size(0) > rows) {
+			out = out.narrow(0, 0, rows);
+		}
 	} catch (const c10::OutOfMemoryError &e) {
 		if (input.size(0) > 1) {
 			const int64_t half = input.size(0) / 2;
@@ -818,8 +828,9 @@ ClassifyBatchGpuDecode(std::vector<BatchItem> items, LoadedModel &m, const Class
 	at::Tensor batch = good.size() == n ? dev : dev.index_select(0, torch::tensor(good, at::kLong).to(m.device));
 	const int64_t max_batch = spec.max_batch > 0 ? spec.max_batch : batch.size(0);
 	std::vector<float> probs;
+	const int64_t pad_to = std::min<int64_t>(settings.pad_batch, max_batch);
 	for (int64_t g = 0; g < batch.size(0); g += max_batch) {
-		Collect(m, LaunchForward(m, batch.narrow(0, g, std::min(max_batch, batch.size(0) - g))), &probs);
+		Collect(m, LaunchForward(m, batch.narrow(0, g, std::min(max_batch, batch.size(0) - g)), pad_to), &probs);
 	}
 	ScoreInto(spec, probs, good, out, decoded);
 	return std::move(out);
@@ -902,8 +913,10 @@ ClassifyBatch(const std::vector<BatchItem> &items_in, const std::string &model_n
 		/* Never feed a graph a larger batch than its metadata allows: a file exported for
 		 * batch 1 (the quantized mobile MobileNetV2) does not fail cleanly on more, QNNPACK
 		 * crashes. */
+		const int64_t pad_to = gpu ? std::min<int64_t>(static_cast<int64_t>(chunk), max_batch) : 0;
 		for (int64_t g = 0; g < batch.size(0); g += max_batch) {
-			launched[c].push_back(LaunchForward(*m, batch.narrow(0, g, std::min(max_batch, batch.size(0) - g))));
+			launched[c].push_back(
+			    LaunchForward(*m, batch.narrow(0, g, std::min(max_batch, batch.size(0) - g)), pad_to));
 		}
 	};
 	size_t c = 0;

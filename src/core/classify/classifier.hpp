@@ -48,6 +48,10 @@ struct ClassifierSettings {
 	enum class GpuJpeg { Off, On, Shared };
 	GpuJpeg gpu_jpeg = GpuJpeg::On;
 	int gpu_jpeg_block = 64;
+	/* On CUDA, a batch decoded by nvJPEG is padded to this many rows for its forward pass
+	 * (a worker passes its batch size), so that the network always sees one shape; chunks
+	 * are padded to pipeline_chunk.  0: no padding. */
+	int pad_batch = 0;
 };
 
 /* Whether this build and machine can run `device` ("cpu", "cuda", "cuda:N"); when not,

@@ -171,6 +171,7 @@ WorkerSettings() {
 	/* on a GPU the CPU threads decode; LibTorch's own CPU pool would only compete */
 	s.intra_op_threads = strcmp(worker_device, "cpu") == 0 ? WorkerThreads() : 1;
 	s.gpu_jpeg = static_cast<core::ClassifierSettings::GpuJpeg>(guc_worker_gpu_jpeg);
+	s.pad_batch = guc_batch_size;
 	return s;
 }
 
