@@ -195,7 +195,7 @@ min $L_MIN ms, max $L_MAX ms (target: median ≤ 200 ms: $L_OK). The worker slee
 
 **Worker memory** after the run: 1 worker VmRSS $((W1_RSS / 1024)) MB (peak $((W1_HWM / 1024)) MB); 2 workers
 $((W2_RSS / 1024)) MB together (peak of one $((W2_HWM / 1024)) MB). The workers keep freed memory
-(\`mallopt\`: no trimming, mmap only above 32 MB), which batched inference needs: with glibc's default
+(\`mallopt\`: no trimming, mmap only above 32 MB, one arena), which batched inference needs: with glibc's default
 malloc the same model-only batch runs at $CEIL_PLAIN images/s instead of $CEIL.
 
 What the ceiling leaves out and the workers pay for: JPEG decode and resize (on the CPU, on the worker's

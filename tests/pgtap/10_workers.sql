@@ -12,7 +12,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 DROP EXTENSION IF EXISTS europeana CASCADE;
 CREATE EXTENSION europeana;
 SET client_min_messages = warning;
-SELECT plan(19);
+SELECT plan(21);
 
 -- the worker
 SELECT is((SELECT count(*)::int FROM europeana.worker_status), 1, 'one slot per europeana.worker_count');
@@ -33,14 +33,19 @@ SELECT results_eq(
   $$SELECT name::text, context::text, setting FROM pg_settings
     WHERE name IN ('europeana.worker_count', 'europeana.database', 'europeana.worker_devices', 'europeana.batch_size',
                    'europeana.worker_naptime', 'europeana.worker_threads', 'europeana.worker_precision',
-                   'europeana.worker_gpu_jpeg', 'europeana.log_batches') ORDER BY name$$,
+                   'europeana.worker_gpu_jpeg', 'europeana.worker_pipeline', 'europeana.log_batches') ORDER BY name$$,
   $$VALUES ('europeana.batch_size', 'sighup', '16'), ('europeana.database', 'postmaster', 'europeana_idle'),
            ('europeana.log_batches', 'sighup', 'off'),
            ('europeana.worker_count', 'postmaster', '1'), ('europeana.worker_devices', 'sighup', 'cpu'),
-           ('europeana.worker_gpu_jpeg', 'sighup', 'off'), ('europeana.worker_naptime', 'sighup', '10'),
+           ('europeana.worker_gpu_jpeg', 'sighup', 'on'), ('europeana.worker_naptime', 'sighup', '10'),
+           ('europeana.worker_pipeline', 'sighup', 'auto'),
            ('europeana.worker_precision', 'sighup', 'auto'), ('europeana.worker_threads', 'sighup', '0')$$,
   'worker settings: count and database need a restart, the rest reload with SIGHUP');
 SELECT is((SELECT unit FROM pg_settings WHERE name = 'europeana.worker_naptime'), 's', 'naptime is in seconds');
+SELECT is((SELECT enumvals FROM pg_settings WHERE name = 'europeana.worker_gpu_jpeg'), '{off,on,shared}'::text[],
+          'GPU JPEG decoding: off, on (the GPU takes every JPEG it can) or shared with the decode threads');
+SELECT is((SELECT enumvals FROM pg_settings WHERE name = 'europeana.worker_pipeline'), '{auto,on,off}'::text[],
+          'pipelined workers: auto (on for CUDA), on or off');
 
 -- re-enrichment on request, per model
 INSERT INTO europeana.images (name, content)

@@ -2,6 +2,7 @@
  * classifier_test.cpp — end-to-end inference on the real ImageNet MobileNetV2 files
  * (external data: $EUROPEANA_MODEL_SOURCE, default ../shared/models).
  */
+#include "core/classify/async_classifier.hpp"
 #include "core/classify/classifier.hpp"
 #include "core/common/error.hpp"
 #include "core/common/sha256.hpp"
@@ -240,6 +241,59 @@ TEST_F(ModelDir, MissingDeviceIsUnavailableNotABadImage) {
 	} catch (const Error &e) {
 		EXPECT_EQ(e.Kind(), ErrorKind::InvalidInput) << e.what();
 	}
+}
+
+TEST_F(ModelDir, AsyncBatchesMatchSynchronousOnesAndReportErrors) {
+	const char *files[] = {"parrot.jpg", "owl.jpg", "hot_dog.jpg", "cat.bmp"};
+	std::vector<std::vector<uint8_t>> bytes;
+	for (const char *f : files) {
+		bytes.push_back(ReadFile(ModelSource() + "/samples/" + f));
+	}
+	const std::string html = "<html>";
+	std::vector<BatchItem> items;
+	for (size_t i = 0; i < bytes.size(); i++) {
+		items.push_back({static_cast<int64_t>(i), View(bytes[i])});
+	}
+	items.push_back({9, ByteView {reinterpret_cast<const uint8_t *>(html.data()), html.size()}});
+	const auto expected = ClassifyBatch(items, "mobilenet_v2_imagenet_float", settings_, 2, [] { return false; });
+
+	AsyncClassifier async;
+	EXPECT_FALSE(async.Pending());
+	EXPECT_THROW(async.Finish(), Error) << "nothing to finish";
+	for (int round = 0; round < 3; round++) { /* one thread serves job after job */
+		async.Start(items, "mobilenet_v2_imagenet_float", settings_, 2);
+		EXPECT_TRUE(async.Pending());
+		EXPECT_THROW(async.Start(items, "mobilenet_v2_imagenet_float", settings_, 2), Error) << "one job at a time";
+		while (!async.WaitFor(10)) {
+		}
+		const auto out = async.Finish();
+		EXPECT_FALSE(async.Pending());
+		ASSERT_EQ(out.size(), expected.size());
+		for (size_t i = 0; i < out.size(); i++) {
+			EXPECT_EQ(out[i].key, expected[i].key);
+			EXPECT_EQ(out[i].ok, expected[i].ok);
+			EXPECT_EQ(out[i].result.top_label, expected[i].result.top_label);
+		}
+		EXPECT_FALSE(out.back().ok) << "a bad image is an outcome, not a failed job";
+	}
+
+	/* a job's error reaches Finish; the thread goes on serving */
+	async.Start(items, "no_such_model", settings_, 2);
+	try {
+		async.Finish();
+		FAIL() << "a missing model was not reported";
+	} catch (const Error &e) {
+		EXPECT_EQ(e.Kind(), ErrorKind::NotFound) << e.what();
+	}
+	async.Start(items, "mobilenet_v2_imagenet_float", settings_, 1);
+	EXPECT_EQ(async.Finish().size(), items.size());
+
+	/* abandoning stops a long job at its next item */
+	std::vector<BatchItem> many(400, items[0]);
+	async.Start(many, "mobilenet_v2_imagenet_float", settings_, 1);
+	EXPECT_TRUE(async.AbandonFor(30000));
+	EXPECT_FALSE(async.Pending());
+	async.Abandon(); /* nothing pending: a no-op */
 }
 
 TEST(Devices, CpuIsAlwaysAvailableAndBadNamesAreNot) {

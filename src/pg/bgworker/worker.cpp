@@ -10,6 +10,9 @@
  *   - sleeps on its latch, which the commit of a transaction that queued work sets
  *     (shared.cpp); the sleep ends at the earliest retry time of a failed image, or after
  *     europeana.worker_naptime as a safety net.
+ * A pipelined worker (europeana.worker_pipeline) splits a batch over two transactions, the
+ * claim and the write, and classifies it on its AsyncClassifier thread in between, while
+ * the main thread writes the previous batch and claims the next (see RunPipelinedOnce).
  * SIGTERM exits at the next interrupt check (between batches and during waits); SIGHUP
  * reloads the settings; an error is logged, shown in worker_status and retried with
  * backoff without leaving the process; a crash is restarted by the postmaster after
@@ -288,6 +291,24 @@ SleepUntilNextRetry(long longest) {
 	return std::clamp(static_cast<long>(until), 10L, longest);
 }
 
+/* A worker transaction with SPI connected and a snapshot: now() is its start (a worker has
+ * no client statements to set it). */
+void
+BeginWorkerTransaction(const char *activity) {
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, activity);
+}
+
+void
+CommitWorkerTransaction() {
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+}
+
 /*
  * One pass: a transaction that checks the extension, registers the model when needed,
  * and runs at most one batch.  Returns how long to sleep: 0 when it did work (run again
@@ -297,11 +318,7 @@ SleepUntilNextRetry(long longest) {
 long
 RunOnce() {
 	long sleep_ms = guc_worker_naptime_s * 1000L;
-	SetCurrentStatementStartTimestamp(); /* now() of the transaction: a worker has no client statements */
-	StartTransactionCommand();
-	SPI_connect();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	pgstat_report_activity(STATE_RUNNING, "europeana: enrichment batch");
+	BeginWorkerTransaction("europeana: enrichment batch");
 
 	const auto started = std::chrono::steady_clock::now();
 	EnrichBatchResult r;
@@ -310,10 +327,8 @@ RunOnce() {
 		r = RunWorkerBatch();
 		sleep_ms = r.claimed > 0 ? 0 : SleepUntilNextRetry(sleep_ms);
 	}
-	SPI_finish();
-	PopActiveSnapshot();
 	const auto commit_started = std::chrono::steady_clock::now();
-	CommitTransactionCommand();
+	CommitWorkerTransaction();
 	if (r.claimed > 0) {
 		const auto now = std::chrono::steady_clock::now();
 		const double ms = std::chrono::duration<double, std::milli>(now - started).count();
@@ -465,11 +480,7 @@ RunPipelinedOnce(bool drain) {
 	long sleep_ms = guc_worker_naptime_s * 1000L;
 	bool ready = true;
 	if (!drain && claimed_next == nullptr) {
-		SetCurrentStatementStartTimestamp();
-		StartTransactionCommand();
-		SPI_connect();
-		PushActiveSnapshot(GetTransactionSnapshot());
-		pgstat_report_activity(STATE_RUNNING, "europeana: claiming a batch");
+		BeginWorkerTransaction("europeana: claiming a batch");
 		ready = ExtensionReady();
 		if (ready) {
 			SetWorkerState(WorkerState::Working, ModelName());
@@ -478,9 +489,7 @@ RunPipelinedOnce(bool drain) {
 				sleep_ms = SleepUntilNextRetry(sleep_ms);
 			}
 		}
-		SPI_finish();
-		PopActiveSnapshot();
-		CommitTransactionCommand();
+		CommitWorkerTransaction();
 	}
 	if (in_flight == nullptr) {
 		if (claimed_next != nullptr) {
@@ -509,16 +518,10 @@ RunPipelinedOnce(bool drain) {
 		StartClaimedBatch(); /* the thread decodes the next batch while this one is written */
 	}
 
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	SPI_connect();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	pgstat_report_activity(STATE_RUNNING, "europeana: writing a batch");
+	BeginWorkerTransaction("europeana: writing a batch");
 	const EnrichBatchResult r = WriteDetachedBatch(settling);
-	SPI_finish();
-	PopActiveSnapshot();
 	const auto commit_started = std::chrono::steady_clock::now();
-	CommitTransactionCommand();
+	CommitWorkerTransaction();
 	ReleaseDetachedBatch(settling);
 	settling = nullptr;
 
