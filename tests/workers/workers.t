@@ -137,6 +137,22 @@ if [ "$PIPELINE" = on ]; then
   ok $? "some were replaced while their batch was in flight, and that batch left them queued (stale)"
 fi
 
+# --- CALL europeana.enrich() in two sessions beside the workers: each image enriched once (the
+# sessions skip rows the workers have claimed, also those a pipelined worker holds unlocked)
+w0=$(q "select sum(images) from europeana.worker_status")   # before the insert: its commit wakes the workers
+q "insert into europeana.images (name, content) select 'e' || g || '-' || name, content from photos, generate_series(1, 3) g order by g, name limit 1000" >/dev/null
+for s in 1 2; do
+  psql -XAtq -c "call europeana.enrich()" 2>&1 | grep -o 'enrich: [0-9]*' | awk '{ print $2 }' >"$CLUSTER/enrich_$s.txt" &
+done
+wait
+wait_until "select count(*) = 0 from europeana.enrichment_queue q join europeana.images i using (image_id) where i.name like 'e%'" 120
+ok $? "the workers and the two sessions drain the 1,000 images"
+by_workers=$(( $(q "select sum(images) from europeana.worker_status") - w0 ))
+by_sessions=$(( $(cat "$CLUSTER/enrich_1.txt" 2>/dev/null || echo 0) + $(cat "$CLUSTER/enrich_2.txt" 2>/dev/null || echo 0) ))
+is "$((by_workers + by_sessions))" "1000" "each image was enriched exactly once ($by_workers by the workers, $by_sessions by the sessions)"
+is "$(q "select count(distinct image_id) from europeana.enrichments join europeana.images using (image_id) where name like 'e%'")" "1000" \
+   "and every one has its results"
+
 # --- kill -9 a worker five times during a 5,000-image run
 q "delete from europeana.images where name like 'poison-%'" >/dev/null
 postmaster=$(head -1 "$CLUSTER/data/postmaster.pid")
