@@ -51,13 +51,17 @@ MsSince(std::chrono::steady_clock::time_point t) {
 	return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
 }
 
+/* The image row is locked too (KEY SHARE: a content update does not wait for it): when the
+ * queue row was re-queued by a transaction that committed after this statement's snapshot,
+ * FOR UPDATE follows it to its latest version, and the row mark on the image makes the
+ * recheck read the image's latest version as well, not the content it replaced. */
 const char *const kClaim =
     "SELECT q.queue_id, q.image_id, i.content, q.xmin::text::bigint FROM europeana.enrichment_queue AS q "
     "JOIN europeana.images AS i ON i.image_id = q.image_id "
     "WHERE q.dead_at IS NULL AND q.next_attempt_at <= now() "
     "  AND (q.model_id = $1 OR ($3 AND q.model_id IS NULL)) AND i.content IS NOT NULL "
     "  AND q.queue_id <> ALL($4::bigint[]) "
-    "ORDER BY q.next_attempt_at, q.queue_id LIMIT $2 FOR UPDATE OF q SKIP LOCKED";
+    "ORDER BY q.next_attempt_at, q.queue_id LIMIT $2 FOR UPDATE OF q SKIP LOCKED FOR KEY SHARE OF i SKIP LOCKED";
 
 const char *const kWriteResults =
     "INSERT INTO europeana.enrichments AS e (image_id, model_id, rank, concept_id, score, label, label_score) "
@@ -138,7 +142,8 @@ MakeArray(Datum *values, bool *nulls, int n, Oid type) {
  * rows stay in SPI_tuptable.
  */
 int
-ClaimRows(const EnrichTarget &target, int limit, bool publish, MemoryContext cxt, bool **keep) {
+ClaimRows(const EnrichTarget &target, int limit, bool publish, MemoryContext cxt, bool **keep,
+          int64 *volatile *claimed = nullptr, volatile int *nclaimed = nullptr) {
 	Oid ct[4] = {INT4OID, INT4OID, BOOLOID, INT8ARRAYOID};
 	Datum cv[4] = {Int32GetDatum(target.model_id), Int32GetDatum(limit), BoolGetDatum(target.take_default_rows),
 	               PublishedClaims()};
@@ -148,14 +153,16 @@ ClaimRows(const EnrichTarget &target, int limit, bool publish, MemoryContext cxt
 	if (n == 0) {
 		return 0;
 	}
-	int64 *ids = static_cast<int64 *>(palloc(sizeof(int64) * n));
+	int64 *ids = static_cast<int64 *>(MemoryContextAlloc(cxt, sizeof(int64) * n));
 	bool isnull;
 	for (int i = 0; i < n; i++) {
 		ids[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
 	}
-	const int kept = FilterClaims(ids, n, *keep, publish);
-	pfree(ids);
-	return kept;
+	if (claimed != nullptr) { /* before publishing: the caller's error path withdraws them */
+		*claimed = ids;
+		*nclaimed = n;
+	}
+	return FilterClaims(ids, n, *keep, publish);
 }
 
 /* Fills the ids of the kept claimed rows into results (allocated for `kept` items). */
@@ -387,11 +394,13 @@ ClaimDetachedBatch(const EnrichTarget &target, int limit) {
 	const auto started = std::chrono::steady_clock::now();
 	MemoryContext cxt = AllocSetContextCreate(TopMemoryContext, "europeana batch", ALLOCSET_DEFAULT_SIZES);
 	DetachedBatch *volatile b = nullptr;
+	int64 *volatile claimed = nullptr; /* ids this call may have published */
+	volatile int nclaimed = 0;
 	const MemoryContext caller_cxt = CurrentMemoryContext;
 	PG_TRY();
 	{
 		bool *keep = nullptr;
-		const int n = ClaimRows(target, limit, true, cxt, &keep);
+		const int n = ClaimRows(target, limit, true, cxt, &keep, &claimed, &nclaimed);
 		if (n > 0) {
 			DetachedBatch *nb = static_cast<DetachedBatch *>(MemoryContextAllocZero(cxt, sizeof(DetachedBatch)));
 			nb->cxt = cxt;
@@ -406,7 +415,6 @@ ClaimDetachedBatch(const EnrichTarget &target, int limit) {
 			for (int i = 0; i < n; i++) {
 				nb->queue_ids[i] = nb->results[i].queue_id;
 			}
-			/* published: from here on the claims must be withdrawn, whatever happens */
 			b = nb;
 			const MemoryContext old = MemoryContextSwitchTo(cxt);
 			for (int i = 0; i < n; i++) {
@@ -421,8 +429,8 @@ ClaimDetachedBatch(const EnrichTarget &target, int limit) {
 	PG_CATCH();
 	{
 		MemoryContextSwitchTo(caller_cxt);
-		if (b != nullptr) {
-			ReleaseClaims(b->queue_ids, b->n);
+		if (claimed != nullptr) {
+			ReleaseClaims(claimed, nclaimed); /* only this worker's own are withdrawn */
 		}
 		MemoryContextDelete(cxt);
 		PG_RE_THROW();

@@ -23,6 +23,10 @@ AsyncClassifier::~AsyncClassifier() {
 void
 AsyncClassifier::Start(std::vector<BatchItem> items, const std::string &model_name, const ClassifierSettings &settings,
                        int decode_threads) {
+	if (!thread_.joinable()) { /* first, so that a thread that cannot start leaves nothing pending */
+		SignalBlockScope no_signals; /* the thread, and every pool it starts, inherits this mask */
+		thread_ = std::thread([this] { Loop(); });
+	}
 	{
 		std::lock_guard<std::mutex> lock(mu_);
 		if (pending_) {
@@ -38,10 +42,6 @@ AsyncClassifier::Start(std::vector<BatchItem> items, const std::string &model_na
 		done_ = false;
 		has_job_ = true;
 		pending_ = true;
-	}
-	if (!thread_.joinable()) {
-		SignalBlockScope no_signals; /* the thread, and every pool it starts, inherits this mask */
-		thread_ = std::thread([this] { Loop(); });
 	}
 	cv_.notify_all();
 }

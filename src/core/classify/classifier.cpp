@@ -651,6 +651,12 @@ private:
 	std::vector<std::thread> pool_;
 };
 
+/* How many rows a padded forward has: `rows`, within the graph's declared maximum. */
+int64_t
+PadRows(const ModelSpec &spec, int64_t rows) {
+	return spec.max_batch > 0 ? std::min<int64_t>(rows, spec.max_batch) : rows;
+}
+
 /* Scores the probabilities of the good items (in order) into their outcomes. */
 void
 ScoreInto(const ModelSpec &spec, const std::vector<float> &probs, const std::vector<int64_t> &good,
@@ -828,7 +834,7 @@ ClassifyBatchGpuDecode(std::vector<BatchItem> items, LoadedModel &m, const Class
 	at::Tensor batch = good.size() == n ? dev : dev.index_select(0, torch::tensor(good, at::kLong).to(m.device));
 	const int64_t max_batch = spec.max_batch > 0 ? spec.max_batch : batch.size(0);
 	std::vector<float> probs;
-	const int64_t pad_to = std::min<int64_t>(settings.pad_batch, max_batch);
+	const int64_t pad_to = PadRows(spec, settings.pad_batch);
 	for (int64_t g = 0; g < batch.size(0); g += max_batch) {
 		Collect(m, LaunchForward(m, batch.narrow(0, g, std::min(max_batch, batch.size(0) - g)), pad_to), &probs);
 	}
@@ -913,7 +919,7 @@ ClassifyBatch(const std::vector<BatchItem> &items_in, const std::string &model_n
 		/* Never feed a graph a larger batch than its metadata allows: a file exported for
 		 * batch 1 (the quantized mobile MobileNetV2) does not fail cleanly on more, QNNPACK
 		 * crashes. */
-		const int64_t pad_to = gpu ? std::min<int64_t>(static_cast<int64_t>(chunk), max_batch) : 0;
+		const int64_t pad_to = gpu && settings.pad_batch > 0 ? PadRows(spec, static_cast<int64_t>(chunk)) : 0;
 		for (int64_t g = 0; g < batch.size(0); g += max_batch) {
 			launched[c].push_back(
 			    LaunchForward(*m, batch.narrow(0, g, std::min(max_batch, batch.size(0) - g)), pad_to));
@@ -973,13 +979,15 @@ ClassifyBatchOrEach(const std::vector<BatchItem> &items, const std::string &mode
 	}
 	std::vector<BatchOutcome> outcomes;
 	outcomes.reserve(items.size());
+	ClassifierSettings alone = settings;
+	alone.pad_batch = 0; /* one image: a padded forward would be the batch again */
 	for (size_t k = 0; k < items.size(); k++) {
 		BatchItem item = items[k];
 		try {
 			if (fetch) {
 				item.image = fetch(k);
 			}
-			auto single = ClassifyBatch({item}, model_name, settings, 1, should_stop);
+			auto single = ClassifyBatch({item}, model_name, alone, 1, should_stop);
 			outcomes.push_back(std::move(single[0]));
 		} catch (const Error &one) {
 			if (one.Kind() == ErrorKind::Cancelled) {

@@ -43,6 +43,7 @@ extern "C" {
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/pmsignal.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -235,17 +236,46 @@ ExtensionReady() {
 	return true;
 }
 
+/* The worker's own target: europeana.default_model (registered when it changed), with the
+ * rows queued for "the default model".  Needs a transaction with SPI connected. */
+EnrichTarget
+DefaultTarget() {
+	const char *model = ModelName();
+	if (strcmp(model, registered_model) != 0) {
+		registered_model_id = RegisterModelId(model);
+		strlcpy(registered_model, model, sizeof(registered_model));
+	}
+	EnrichTarget target;
+	target.model = registered_model;
+	target.model_id = registered_model_id;
+	target.take_default_rows = true;
+	return target;
+}
+
+/* A model that images are queued for by name (request_enrichment), other than the
+ * default; false when there is none.  Needs a transaction with SPI connected. */
+bool
+OtherModelTarget(EnrichTarget *other) {
+	Oid t[1] = {INT4OID};
+	Datum v[1] = {Int32GetDatum(registered_model_id)};
+	SPI_execute_with_args(kOtherModel, 1, t, v, nullptr, true, 1);
+	if (SPI_processed == 0) {
+		return false;
+	}
+	bool isnull;
+	other->model_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	other->model = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	other->take_default_rows = false;
+	return true;
+}
+
 /*
  * One batch for europeana.default_model, or else for a model that images are queued for
  * by name (request_enrichment).  Needs a transaction with SPI connected.
  */
 EnrichBatchResult
 RunWorkerBatch() {
-	const char *model = ModelName();
-	if (strcmp(model, registered_model) != 0) {
-		registered_model_id = RegisterModelId(model);
-		strlcpy(registered_model, model, sizeof(registered_model));
-	}
+	const EnrichTarget target = DefaultTarget();
 	/* static, not a local: an ERROR from SPI longjmps past this frame, which would skip a
 	 * local's destructor (and leak its strings) */
 	static core::ClassifierSettings settings;
@@ -253,26 +283,12 @@ RunWorkerBatch() {
 	/* on a GPU, the worker's share of the cores decodes */
 	const int threads = core::DecodeThreadsFor(settings, WorkerThreads());
 
-	EnrichTarget target;
-	target.model = registered_model;
-	target.model_id = registered_model_id;
-	target.take_default_rows = true;
-	SetWorkerState(WorkerState::Working, registered_model);
+	SetWorkerState(WorkerState::Working, target.model);
 	EnrichBatchResult r = RunEnrichBatch(target, guc_batch_size, settings, threads);
-	if (r.claimed > 0) {
-		return r;
-	}
-	Oid t[1] = {INT4OID};
-	Datum v[1] = {Int32GetDatum(registered_model_id)};
-	SPI_execute_with_args(kOtherModel, 1, t, v, nullptr, true, 1);
-	if (SPI_processed == 0) {
-		return r;
-	}
-	bool isnull;
 	EnrichTarget other;
-	other.model_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	other.model = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-	other.take_default_rows = false;
+	if (r.claimed > 0 || !OtherModelTarget(&other)) {
+		return r;
+	}
 	SetWorkerState(WorkerState::Working, other.model);
 	return RunEnrichBatch(other, guc_batch_size, settings, threads);
 }
@@ -403,31 +419,11 @@ AbandonPipelineAtExit(int, Datum) {
  * Needs a transaction with SPI connected. */
 void
 ClaimPipelinedBatch() {
-	const char *model = ModelName();
-	if (strcmp(model, registered_model) != 0) {
-		registered_model_id = RegisterModelId(model);
-		strlcpy(registered_model, model, sizeof(registered_model));
-	}
-	EnrichTarget target;
-	target.model = registered_model;
-	target.model_id = registered_model_id;
-	target.take_default_rows = true;
-	claimed_next = ClaimDetachedBatch(target, guc_batch_size);
-	if (claimed_next != nullptr) {
-		return;
-	}
-	Oid t[1] = {INT4OID};
-	Datum v[1] = {Int32GetDatum(registered_model_id)};
-	SPI_execute_with_args(kOtherModel, 1, t, v, nullptr, true, 1);
-	if (SPI_processed == 0) {
-		return;
-	}
-	bool isnull;
+	claimed_next = ClaimDetachedBatch(DefaultTarget(), guc_batch_size);
 	EnrichTarget other;
-	other.model_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	other.model = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-	other.take_default_rows = false;
-	claimed_next = ClaimDetachedBatch(other, guc_batch_size);
+	if (claimed_next == nullptr && OtherModelTarget(&other)) {
+		claimed_next = ClaimDetachedBatch(other, guc_batch_size);
+	}
 }
 
 /* Hands claimed_next to the classification thread (C++ only). */
@@ -458,6 +454,9 @@ WaitForInFlight() {
 		if (ProcDiePending || QueryCancelPending) {
 			AbandonPipeline();
 			CHECK_FOR_INTERRUPTS();
+		}
+		if (!PostmasterIsAlive()) {
+			proc_exit(1); /* its exit callbacks stop the classification thread */
 		}
 		const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
 		if (!warned && s > 60) {
