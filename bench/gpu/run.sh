@@ -167,6 +167,8 @@ run_enrich r50_fp32_1gpu resnet50_random fp32 on
 run_enrich mnv2_fp16_1gpu mobilenet_v2_imagenet_float fp16 on
 run_enrich mnv2_fp32_1gpu mobilenet_v2_imagenet_float fp32 on
 run_enrich mnv2_fp32_cpudecode_1gpu mobilenet_v2_imagenet_float fp32 off
+# the headline configuration again, on a worker past its first partial batches
+run_enrich r50_fp16_again_1gpu resnet50_random fp16 on
 # top-1 agreement on the real network (the evidence label: ImageNet top-1), image by image
 agree() {
   psql -XAtq -c "SELECT '$1 vs $2: ' || count(*) FILTER (WHERE a.evidence = b.evidence) || ' of ' || count(*) FROM top1 a JOIN top1 b USING (name)
