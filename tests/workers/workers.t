@@ -187,6 +187,19 @@ wait_until "select pid is not null and pid <> $victim from europeana.worker_stat
 ok $? "a worker stopped with SIGTERM is restarted"
 ok "$(grep -c 'terminated by signal' "$LOG" | awk '{print ($1 == 5) ? 0 : 1}')" "SIGTERM is a clean exit, not a crash"
 
+# --- SIGTERM while a worker is busy: its batch (in flight, when pipelined) is abandoned, and its
+# rows are enriched by the others or by its successor
+q "insert into europeana.images (name, content) select 't' || g || '-' || name, content from photos, generate_series(1, 2) g order by g, name limit 600" >/dev/null
+wait_until "select count(*) >= 1 from europeana.worker_status where state = 'working'" 30
+sleep 0.5
+victim=$(q "select pid from europeana.worker_status where state = 'working' order by worker limit 1")
+[ -n "$victim" ] && q "select pg_terminate_backend($victim)" >/dev/null
+wait_until "select count(*) = 0 from europeana.enrichment_queue q join europeana.images i using (image_id) where i.name like 't%'" 120
+ok $? "a worker stopped with SIGTERM in the middle of the work leaves nothing behind: the queue drains"
+is "$(q "select count(distinct image_id) from europeana.enrichments join europeana.images using (image_id) where name like 't%'")" "600" \
+   "all 600 images are enriched"
+ok "$(grep -c 'terminated by signal' "$LOG" | awk '{print ($1 == 5) ? 0 : 1}')" "and the worker exited cleanly"
+
 # --- a device this server does not have: the worker reports it and blames no image
 q "alter system set europeana.worker_devices = 'cuda:0'" >/dev/null; q "select pg_reload_conf()" >/dev/null
 for w in 1 2; do q "select pg_terminate_backend(pid) from europeana.worker_status where worker = $w" >/dev/null; done
