@@ -294,9 +294,11 @@ EUROPEANA_PG_FUNCTION(europeana_harvest) {
 					MemoryContextSwitchTo(caller);
 					MemoryContextReset(scratch);
 					SPI_commit();
-					RESUME_CANCEL_INTERRUPTS();
+					/* still holding the cancel: a NOTICE checks for interrupts, and a cancel
+					 * raised here would leave the run marked 'running' */
 					ereport(NOTICE, (errmsg("harvest %s: page %d, %d records stored of %lld results", run.name,
 					                        run.pages, stored, static_cast<long long>(total))));
+					RESUME_CANCEL_INTERRUPTS();
 				});
 			} else {
 				open_tasks--;
@@ -307,12 +309,12 @@ EUROPEANA_PG_FUNCTION(europeana_harvest) {
 					MarkRun(run.run_id, failed ? "failed" : "completed",
 					        failed ? nullptr : event.cursor_after.c_str(), failed ? event.error.c_str() : nullptr);
 					SPI_commit();
-					RESUME_CANCEL_INTERRUPTS();
 					if (failed) {
 						ereport(WARNING, (errmsg("harvest %s failed: %s", run.name, event.error.c_str())));
 					} else {
 						ereport(NOTICE, (errmsg("harvest %s: completed", run.name)));
 					}
+					RESUME_CANCEL_INTERRUPTS();
 				});
 				if (failed && first_error == nullptr) {
 					first_error = europeana::pg::PStrdupNoOom(event.error);
