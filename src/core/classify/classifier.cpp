@@ -479,7 +479,7 @@ public:
 		const size_t count = std::clamp<size_t>(static_cast<size_t>(std::max(threads, 1)), 1, std::max<size_t>(n_, 1));
 		for (size_t t = 1; t < count; t++) {
 			pool_.emplace_back([this] {
-				for (size_t i = Take(1); i < n_ && !stopped_.load(); i = Take(1)) {
+				for (size_t i = Take(); i < n_ && !stopped_.load(); i = Take()) {
 					if (!WaitSupplied(i)) {
 						return;
 					}
@@ -494,7 +494,7 @@ public:
 	/* Reserves the next item from the front for the caller; returns it (>= size() when none
 	 * are left). */
 	size_t
-	Take(size_t) {
+	Take() {
 		uint64_t cur = range_.load();
 		for (;;) {
 			const uint64_t lo = cur & 0xffffffffu, hi = cur >> 32;
@@ -779,7 +779,7 @@ ClassifyBatchGpuDecode(std::vector<BatchItem> items, LoadedModel &m, const Class
 			}
 		}
 		/* then help the threads with what is left of theirs */
-		for (size_t i = work.Take(1); i < n && !work.Stopped(); i = work.Take(1)) {
+		for (size_t i = work.Take(); i < n && !work.Stopped(); i = work.Take()) {
 			if (!suits[i]) {
 				work.Process(i);
 			}
@@ -940,7 +940,7 @@ ClassifyBatch(const std::vector<BatchItem> &items_in, const std::string &model_n
 			work.Supply(p, fetch(p));
 			continue;
 		}
-		const size_t i = work.Take(1);
+		const size_t i = work.Take();
 		if (i < n) {
 			work.Process(i);
 			continue;

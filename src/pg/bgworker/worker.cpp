@@ -269,6 +269,18 @@ OtherModelTarget(EnrichTarget *other) {
 	return true;
 }
 
+/* The settings of this worker's next batch, as now configured, and its decode threads (on a
+ * GPU, the worker's share of the cores).  Static, not a local of the callers: an ERROR from
+ * SPI longjmps past their frames, which would skip a local's destructor (and leak its
+ * strings). */
+const core::ClassifierSettings &
+BatchSettings(int *decode_threads) {
+	static core::ClassifierSettings settings;
+	settings = WorkerSettings();
+	*decode_threads = core::DecodeThreadsFor(settings, WorkerThreads());
+	return settings;
+}
+
 /*
  * One batch for europeana.default_model, or else for a model that images are queued for
  * by name (request_enrichment).  Needs a transaction with SPI connected.
@@ -276,12 +288,8 @@ OtherModelTarget(EnrichTarget *other) {
 EnrichBatchResult
 RunWorkerBatch() {
 	const EnrichTarget target = DefaultTarget();
-	/* static, not a local: an ERROR from SPI longjmps past this frame, which would skip a
-	 * local's destructor (and leak its strings) */
-	static core::ClassifierSettings settings;
-	settings = WorkerSettings();
-	/* on a GPU, the worker's share of the cores decodes */
-	const int threads = core::DecodeThreadsFor(settings, WorkerThreads());
+	int threads = 1;
+	const core::ClassifierSettings &settings = BatchSettings(&threads);
 
 	SetWorkerState(WorkerState::Working, target.model);
 	EnrichBatchResult r = RunEnrichBatch(target, guc_batch_size, settings, threads);
@@ -429,9 +437,8 @@ ClaimPipelinedBatch() {
 /* Hands claimed_next to the classification thread (C++ only). */
 void
 StartClaimedBatch() {
-	static core::ClassifierSettings settings;
-	settings = WorkerSettings();
-	const int threads = core::DecodeThreadsFor(settings, WorkerThreads());
+	int threads = 1;
+	const core::ClassifierSettings &settings = BatchSettings(&threads);
 	if (classifier_thread == nullptr) {
 		classifier_thread = new core::AsyncClassifier();
 	}
