@@ -95,7 +95,7 @@ COMMENT ON TABLE @extschema@.harvest_runs IS
   'an interrupted run resumes from its cursor.';
 
 CREATE TABLE @extschema@.records (
-    record_id       text PRIMARY KEY CHECK (record_id ~ '^/[^/]+/.+'),
+    record_id       text PRIMARY KEY CHECK (record_id LIKE '/_%/_%' AND record_id NOT LIKE '//%'),
     title           text,
     data_provider   text,
     provider        text,

@@ -9,7 +9,9 @@
 #include <cstring>
 
 extern "C" {
+#include "access/xact.h"
 #include "nodes/parsenodes.h"
+#include "utils/resowner.h"
 #include "utils/memutils.h"
 }
 
@@ -111,6 +113,35 @@ CaptureHint(const char *hint) noexcept {
 	if (hint != nullptr && *hint != '\0') {
 		Copy(captured.hint, sizeof(captured.hint), hint);
 	}
+}
+
+ErrorData *
+TryInSubtransactionImpl(void (*fn)(void *), void *arg) {
+	MemoryContext caller_context = CurrentMemoryContext;
+	ResourceOwner caller_owner = CurrentResourceOwner;
+	const uint32 interrupt_holdoff = InterruptHoldoffCount;
+	const uint32 cancel_holdoff = QueryCancelHoldoffCount;
+	ErrorData *volatile edata = nullptr;
+	BeginInternalSubTransaction(nullptr);
+	MemoryContextSwitchTo(caller_context);
+	PG_TRY();
+	{
+		fn(arg);
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		InterruptHoldoffCount = interrupt_holdoff;
+		QueryCancelHoldoffCount = cancel_holdoff;
+		MemoryContextSwitchTo(caller_context);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(caller_context);
+	CurrentResourceOwner = caller_owner;
+	return edata;
 }
 
 void

@@ -70,6 +70,21 @@ PgCall(Fn &&fn) {
 	PgCallImpl([](void *f) { (*static_cast<Fn *>(f))(); }, static_cast<void *>(&fn));
 }
 
+/* Runs `fn` in an internal subtransaction, as a PL/pgSQL EXCEPTION block does.  On an
+ * ERROR the subtransaction is rolled back and the error is returned (copied into the
+ * caller's memory context; FreeErrorData or ReThrowError it); the transaction stays
+ * usable.  nullptr when `fn` succeeded.  PostgreSQL context only (phase 1 or 3, or inside
+ * PgCall); the same rule on C++ objects as PgCall.  Used where a write must not take the
+ * whole transaction with it, e.g. when a pending cancel makes the regex engine (which
+ * ignores HOLD_CANCEL_INTERRUPTS) fail a statement that runs inside a cancel hold-off. */
+ErrorData *TryInSubtransactionImpl(void (*fn)(void *), void *arg);
+
+template <typename Fn>
+ErrorData *
+TryInSubtransaction(Fn &&fn) {
+	return TryInSubtransactionImpl([](void *f) { (*static_cast<Fn *>(f))(); }, static_cast<void *>(&fn));
+}
+
 /* Raises an error unless the procedure runs in a non-atomic CALL (outside a transaction
  * block), which it needs because it commits as it goes. Phase 1. */
 void RequireNonAtomicCall(FunctionCallInfo fcinfo, const char *procedure, const char *why);

@@ -8,7 +8,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION europeana;
-SELECT plan(114);
+SELECT plan(118);
 
 -- tables and view
 SELECT has_schema('europeana');
@@ -196,6 +196,12 @@ SELECT results_eq($$SELECT category, skos_concept, "URI", "ID", "URL" FROM europ
   'dataset has the pilot''s CSV shape, multi-label like the pilot');
 SELECT throws_ok($$INSERT INTO europeana.records (record_id) VALUES ('no-slash')$$, '23514', NULL,
                  'record ids must look like /dataset/local');
+-- the check is written with LIKE (which honours a cancel hold-off, unlike the regex engine)
+-- and accepts exactly what ^/[^/]+/.+ accepts
+SELECT throws_ok($$INSERT INTO europeana.records (record_id) VALUES ('//a/b')$$, '23514', NULL, 'an empty dataset part is refused');
+SELECT throws_ok($$INSERT INTO europeana.records (record_id) VALUES ('/a/')$$, '23514', NULL, 'an empty local part is refused');
+SELECT throws_ok($$INSERT INTO europeana.records (record_id) VALUES ('/ab')$$, '23514', NULL, 'a missing local part is refused');
+SELECT lives_ok($$INSERT INTO europeana.records (record_id) VALUES ('/a//')$$, 'a local part may hold slashes');
 
 -- extension configuration is dumped, builtin vocabulary is not
 SELECT is((SELECT cardinality(extconfig) FROM pg_extension WHERE extname = 'europeana'), 12,

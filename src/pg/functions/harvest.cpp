@@ -277,22 +277,43 @@ EUROPEANA_PG_FUNCTION(europeana_harvest) {
 				const int64 total = event.page.total_results;
 				europeana::pg::PgCall([&] {
 					/* A cancel is acted on between pages (StopRequested above), never in the
-					 * middle of writing one, so the run can still be marked 'cancelled'. */
+					 * middle of writing one, so the run can still be marked 'cancelled'.  Some
+					 * code ignores the hold-off (the regex engine fails with "operation
+					 * cancelled" once a cancel is pending, e.g. in a user's trigger): the page
+					 * is written in a subtransaction, so such a failure drops only this page
+					 * (the cursor stays before it) and the run is still marked. */
 					HOLD_CANCEL_INTERRUPTS();
-					MemoryContext caller = MemoryContextSwitchTo(scratch);
-					Oid t[6] = {JSONBOID, INT8OID, INT2OID, TEXTOID, INT4OID, INT8OID};
-					Datum v[6] = {DirectFunctionCall1(jsonb_in, CStringGetDatum(json.c_str())),
-					              Int64GetDatum(run.run_id),
-					              Int16GetDatum(run.concept_id),
-					              CStringGetTextDatum(event.cursor_after.c_str()),
-					              Int32GetDatum(static_cast<int32>(items)),
-					              Int64GetDatum(total)};
-					SPI_execute_with_args(kWritePage, 6, t, v, nullptr, false, 0);
-					bool isnull;
-					const int32 stored = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-					run.pages = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-					MemoryContextSwitchTo(caller);
+					int32 stored = 0;
+					ErrorData *error = europeana::pg::TryInSubtransaction([&] {
+						MemoryContext caller = MemoryContextSwitchTo(scratch);
+						Oid t[6] = {JSONBOID, INT8OID, INT2OID, TEXTOID, INT4OID, INT8OID};
+						Datum v[6] = {DirectFunctionCall1(jsonb_in, CStringGetDatum(json.c_str())),
+						              Int64GetDatum(run.run_id),
+						              Int16GetDatum(run.concept_id),
+						              CStringGetTextDatum(event.cursor_after.c_str()),
+						              Int32GetDatum(static_cast<int32>(items)),
+						              Int64GetDatum(total)};
+						SPI_execute_with_args(kWritePage, 6, t, v, nullptr, false, 0);
+						bool isnull;
+						stored = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+						run.pages = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+						MemoryContextSwitchTo(caller);
+					});
 					MemoryContextReset(scratch);
+					if (error != nullptr) {
+						if (!europeana::pg::StopRequested()) {
+							RESUME_CANCEL_INTERRUPTS();
+							ReThrowError(error);
+						}
+						/* still holding the cancel (see the NOTICE below) */
+						ereport(LOG, (errmsg("harvest %s: cancelled while writing page %d; the page is not stored "
+						                     "and is fetched again when the run resumes",
+						                     run.name, run.pages + 1),
+						              errdetail("%s", error->message)));
+						FreeErrorData(error);
+						RESUME_CANCEL_INTERRUPTS();
+						return; /* the loop sees the cancel and marks the run */
+					}
 					SPI_commit();
 					/* still holding the cancel: a NOTICE checks for interrupts, and a cancel
 					 * raised here would leave the run marked 'running' */
