@@ -657,6 +657,16 @@ PadRows(const ModelSpec &spec, int64_t rows) {
 	return spec.max_batch > 0 ? std::min<int64_t>(rows, spec.max_batch) : rows;
 }
 
+/* A batch buffer of `n` rows whose allocation has `pad_rows` rows when that is more.  The
+ * caching allocators (pinned host memory rounds sizes up to a power of two, device memory
+ * to its size classes) then give every batch of a worker the same block, where a partial
+ * batch would otherwise pin a new one (cudaHostAlloc of ~130 MB). */
+at::Tensor
+BatchBuffer(int64_t n, int64_t pad_rows, const ModelSpec &spec, const at::TensorOptions &options) {
+	const int64_t rows = std::max(n, pad_rows);
+	return torch::empty({rows, 3, spec.input.crop_height, spec.input.crop_width}, options).narrow(0, 0, n);
+}
+
 /* Scores the probabilities of the good items (in order) into their outcomes. */
 void
 ScoreInto(const ModelSpec &spec, const std::vector<float> &probs, const std::vector<int64_t> &good,
@@ -698,9 +708,11 @@ ClassifyBatchGpuDecode(std::vector<BatchItem> items, LoadedModel &m, const Class
 	const ModelSpec &spec = m.spec;
 	const DecodeOptions options = DecodeOptionsFor(spec, settings);
 	const size_t n = items.size();
-	const std::vector<int64_t> shape = {static_cast<int64_t>(n), 3, spec.input.crop_height, spec.input.crop_width};
-	at::Tensor host = torch::empty(shape, at::TensorOptions().dtype(at::kFloat).pinned_memory(true));
-	at::Tensor dev = torch::empty(shape, at::TensorOptions().dtype(at::kFloat).device(m.device));
+	const int64_t pad_rows = PadRows(spec, settings.pad_batch);
+	at::Tensor host =
+	    BatchBuffer(static_cast<int64_t>(n), pad_rows, spec, at::TensorOptions().dtype(at::kFloat).pinned_memory(true));
+	at::Tensor dev =
+	    BatchBuffer(static_cast<int64_t>(n), pad_rows, spec, at::TensorOptions().dtype(at::kFloat).device(m.device));
 	std::vector<char> on_gpu(n, 0);
 
 	DecodeWork work(items, spec, options, host.data_ptr<float>(), static_cast<bool>(fetch));
@@ -834,9 +846,8 @@ ClassifyBatchGpuDecode(std::vector<BatchItem> items, LoadedModel &m, const Class
 	at::Tensor batch = good.size() == n ? dev : dev.index_select(0, torch::tensor(good, at::kLong).to(m.device));
 	const int64_t max_batch = spec.max_batch > 0 ? spec.max_batch : batch.size(0);
 	std::vector<float> probs;
-	const int64_t pad_to = PadRows(spec, settings.pad_batch);
 	for (int64_t g = 0; g < batch.size(0); g += max_batch) {
-		Collect(m, LaunchForward(m, batch.narrow(0, g, std::min(max_batch, batch.size(0) - g)), pad_to), &probs);
+		Collect(m, LaunchForward(m, batch.narrow(0, g, std::min(max_batch, batch.size(0) - g)), pad_rows), &probs);
 	}
 	ScoreInto(spec, probs, good, out, decoded);
 	return std::move(out);
@@ -870,8 +881,8 @@ ClassifyBatch(const std::vector<BatchItem> &items_in, const std::string &model_n
 #endif
 
 	/* pinned host memory on CUDA, so that the copy to the device is asynchronous */
-	at::Tensor input = torch::empty({static_cast<int64_t>(n), 3, spec.input.crop_height, spec.input.crop_width},
-	                                at::TensorOptions().dtype(at::kFloat).pinned_memory(gpu));
+	at::Tensor input = BatchBuffer(static_cast<int64_t>(n), gpu ? PadRows(spec, settings.pad_batch) : 0, spec,
+	                               at::TensorOptions().dtype(at::kFloat).pinned_memory(gpu));
 
 	/* Chunks: on CUDA the forward of a chunk is launched as soon as its images are decoded,
 	 * and the GPU runs it while the threads decode the next chunk.  On the CPU the forward
