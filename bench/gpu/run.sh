@@ -111,12 +111,13 @@ unsample() {
     t = 0; for (i = 2; i <= 11; i++) t += b[i] - a[i]; idle = (b[5] - a[5]) + (b[6] - a[6]); printf "%.0f", 100 * (t - idle) / t }')
   echo "gpu_util=$(awk -F', ' '$2 > 0 { s += $2; n++ } END { printf "%.0f", n ? s / n : 0 }' "$1.gpu") cpu_busy=$busy"
 }
-# run_enrich LABEL MODEL PRECISION [GPU_JPEG [PIPELINE [THREADS [BATCH]]]]: drain N images,
+# run_enrich LABEL MODEL PRECISION [GPU_JPEG [PIPELINE [THREADS [BATCH [REPEAT]]]]]: drain N images
+# (REPEAT x N when given),
 # print images/s, utilisation. A run that does not drain within DRAIN_TIMEOUT seconds is
 # reported as failed and the cluster is restarted.
 DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-90}
 run_enrich() {
-  local label=$1 model=$2 precision=$3 gpu_jpeg=${4:-off} pipeline=${5:-auto} threads=${6:-$PER_GPU_CORES} batch=${7:-$BATCH}
+  local label=$1 model=$2 precision=$3 gpu_jpeg=${4:-off} pipeline=${5:-auto} threads=${6:-$PER_GPU_CORES} batch=${7:-$BATCH} repeat=${8:-1}
   psql -XAtq -c "ALTER SYSTEM SET europeana.default_model = '$model'" -c "ALTER SYSTEM SET europeana.worker_precision = '$precision'" \
     -c "ALTER SYSTEM SET europeana.worker_gpu_jpeg = $gpu_jpeg" -c "ALTER SYSTEM SET europeana.worker_pipeline = $pipeline" \
     -c "ALTER SYSTEM SET europeana.worker_threads = $threads" -c "ALTER SYSTEM SET europeana.batch_size = $batch" \
@@ -129,7 +130,8 @@ run_enrich() {
   psql -XAtq -c "DELETE FROM europeana.images" -c "CHECKPOINT" >/dev/null
   sample "$WORK/$label"
   timeout "$DRAIN_TIMEOUT" psql -XAtq -v ON_ERROR_STOP=1 >"$OUT/run_$label.txt" 2>&1 <<SQL
-INSERT INTO europeana.images (name, content) SELECT n::text, content FROM photos ORDER BY n;
+INSERT INTO europeana.images (name, content) SELECT n::text || CASE WHEN r > 1 THEN '.' || r ELSE '' END, content
+FROM photos, generate_series(1, $repeat) r ORDER BY r, n;
 \\set poll 0.01
 \\i bench/drain_queue.sql
 SELECT count(*) FROM europeana.enrichments WHERE rank = 1;
@@ -167,8 +169,10 @@ run_enrich r50_fp32_1gpu resnet50_random fp32 on
 run_enrich mnv2_fp16_1gpu mobilenet_v2_imagenet_float fp16 on
 run_enrich mnv2_fp32_1gpu mobilenet_v2_imagenet_float fp32 on
 run_enrich mnv2_fp32_cpudecode_1gpu mobilenet_v2_imagenet_float fp32 off
-# the headline configuration again, on a worker past its first partial batches
+# the headline configuration again, on a worker past its first partial batches, and on 5 x N
+# images (the per-run costs, the first claim and the last partial batch, weigh a fifth)
 run_enrich r50_fp16_again_1gpu resnet50_random fp16 on
+DRAIN_TIMEOUT=$((DRAIN_TIMEOUT * 3)) run_enrich r50_fp16_x5_1gpu resnet50_random fp16 on auto "$PER_GPU_CORES" "$BATCH" 5
 # top-1 agreement on the real network (the evidence label: ImageNet top-1), image by image
 agree() {
   psql -XAtq -c "SELECT '$1 vs $2: ' || count(*) FILTER (WHERE a.evidence = b.evidence) || ' of ' || count(*) FROM top1 a JOIN top1 b USING (name)
