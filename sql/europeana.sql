@@ -168,16 +168,22 @@ BEGIN
         NEW.sha256 := sha256(NEW.content);
     END IF;
     IF TG_OP = 'UPDATE' THEN
-        NEW.mime_type := NULL;
-        NEW.width := NULL;
-        NEW.height := NULL;
+        -- header facts of replaced content are stale, unless the same statement gives new
+        -- ones (fetch_images retrying a failed download sets content, mime_type and size)
+        IF NEW.sha256 IS DISTINCT FROM OLD.sha256
+           AND (NEW.mime_type, NEW.width, NEW.height) IS NOT DISTINCT FROM (OLD.mime_type, OLD.width, OLD.height) THEN
+            NEW.mime_type := NULL;
+            NEW.width := NULL;
+            NEW.height := NULL;
+        END IF;
         NEW.updated_at := now();
     END IF;
     RETURN NEW;
 END
 $$;
 COMMENT ON FUNCTION @extschema@._images_before_write() IS
-  'Trigger: keeps images.byte_size and images.sha256 in step with content; clears header facts of replaced content.';
+  'Trigger: keeps images.byte_size and images.sha256 in step with content; clears the header facts (mime_type, '
+  'width, height) of replaced content unless the same statement sets new ones.';
 CREATE TRIGGER images_before_write
     BEFORE INSERT OR UPDATE OF content ON @extschema@.images
     FOR EACH ROW EXECUTE FUNCTION @extschema@._images_before_write();
@@ -239,9 +245,11 @@ CREATE INDEX ON @extschema@.enrichments (concept_id) WHERE rank = 1;
 
 -- Ingest: a stored or replaced image is queued for enrichment. Plain SQL, so the inserting
 -- transaction never loads the inference library; the queue row commits with the image.
+-- SECURITY DEFINER: a role granted INSERT or UPDATE on images (an ingest job) needs no
+-- privilege on the queue; the function only queues NEW.image_id and is not callable directly.
 CREATE FUNCTION @extschema@._images_enqueue()
 RETURNS trigger
-LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
@@ -254,7 +262,9 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@._images_enqueue() IS
-  'Trigger: queues a newly stored or replaced image for enrichment (once; a replaced image is queued afresh).';
+  'Trigger: queues a newly stored or replaced image for enrichment (once; a replaced image is queued afresh). '
+  'Runs as the extension owner, so that roles allowed to write images need no privilege on the queue.';
+REVOKE ALL ON FUNCTION @extschema@._images_enqueue() FROM PUBLIC;
 CREATE TRIGGER images_enqueue
     AFTER INSERT OR UPDATE OF content ON @extschema@.images
     FOR EACH ROW WHEN (NEW.content IS NOT NULL)
@@ -391,7 +401,9 @@ LANGUAGE C VOLATILE PARALLEL UNSAFE
 AS 'MODULE_PATHNAME', 'europeana_search';
 COMMENT ON FUNCTION @extschema@.search(text, integer, text, text[]) IS
   'Queries the Europeana Search API live (Solr syntax, optional qf filters and reusability) and returns up to '
-  'max_records items as rows; stores nothing. item is the API''s JSON with the API key scrubbed.';
+  'max_records items as rows; stores nothing. item is the API''s JSON with the API key scrubbed. Not executable by '
+  'PUBLIC: every call spends the server''s API key (GRANT EXECUTE to analysts who may).';
+REVOKE ALL ON FUNCTION @extschema@.search(text, integer, text, text[]) FROM PUBLIC;
 
 CREATE PROCEDURE @extschema@.fetch_images(max_images integer DEFAULT NULL, concurrency integer DEFAULT 16)
 LANGUAGE C

@@ -8,7 +8,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION europeana;
-SELECT plan(118);
+SELECT plan(125);
 
 -- tables and view
 SELECT has_schema('europeana');
@@ -120,11 +120,25 @@ SELECT function_privs_are('europeana', 'register_model', ARRAY['text'], 'public'
                           'register_model is not executable by PUBLIC');
 SELECT function_privs_are('europeana', 'request_enrichment', ARRAY['text', 'boolean'], 'public', ARRAY[]::text[],
                           'request_enrichment is not executable by PUBLIC');
+SELECT function_privs_are('europeana', 'search', ARRAY['text', 'integer', 'text', 'text[]'], 'public', ARRAY[]::text[],
+                          'search is not executable by PUBLIC (it spends the API key)');
+SELECT ok((SELECT prosecdef FROM pg_proc WHERE oid = 'europeana._images_enqueue()'::regprocedure),
+          'the enqueue trigger runs as the extension owner');
 SELECT table_privs_are('europeana', 'concepts', 'public', ARRAY['SELECT']);
 SELECT table_privs_are('europeana', 'models', 'public', ARRAY['SELECT']);
 SELECT table_privs_are('europeana', 'images', 'public', ARRAY[]::text[], 'images are private to the owner by default');
 SELECT table_privs_are('europeana', 'records', 'public', ARRAY[]::text[]);
 SELECT schema_privs_are('europeana', 'public', ARRAY['USAGE']);
+
+-- an ingest role allowed to insert images needs no privilege on the queue
+CREATE ROLE europeana_tap_ingest;
+GRANT INSERT ON europeana.images TO europeana_tap_ingest;
+SET ROLE europeana_tap_ingest;
+SELECT lives_ok($$INSERT INTO europeana.images (name, content) VALUES ('ingested', '\x0d0e')$$,
+                'a role with INSERT on images alone can ingest');
+RESET ROLE;
+SELECT is((SELECT count(*)::int FROM europeana.enrichment_queue q JOIN europeana.images i USING (image_id)
+           WHERE i.name = 'ingested'), 1, 'and its image is queued');
 
 -- a non-superuser can classify but cannot change the model directory or the pixel limit
 CREATE ROLE europeana_tap_analyst LOGIN;
@@ -186,6 +200,19 @@ SELECT is((SELECT byte_size FROM europeana.images WHERE name = 'x'), 5, 'byte_si
 SELECT is((SELECT sha256 FROM europeana.images WHERE name = 'x'), sha256('\x0102030405'::bytea), 'sha256 maintained');
 UPDATE europeana.images SET content = '\x01' WHERE name = 'x';
 SELECT is((SELECT byte_size FROM europeana.images WHERE name = 'x'), 1, 'byte_size follows replaced content');
+-- header facts: a failed download retried with success keeps the facts it sets; content
+-- replaced alone loses the old ones; the same bytes again keep them
+INSERT INTO europeana.images (name, status) VALUES ('retried', 'failed');
+UPDATE europeana.images SET content = '\x0a0b', mime_type = 'image/png', width = 3, height = 4, status = 'stored'
+ WHERE name = 'retried';
+SELECT is((SELECT (mime_type, width, height)::text FROM europeana.images WHERE name = 'retried'), '(image/png,3,4)',
+          'content and header facts set by one statement are kept');
+UPDATE europeana.images SET content = '\x0a0b' WHERE name = 'retried';
+SELECT is((SELECT (mime_type, width, height)::text FROM europeana.images WHERE name = 'retried'), '(image/png,3,4)',
+          'the same bytes again keep the header facts');
+UPDATE europeana.images SET content = '\x0c' WHERE name = 'retried';
+SELECT is((SELECT (mime_type, width, height)::text FROM europeana.images WHERE name = 'retried'), '(,,)',
+          'content replaced alone clears the stale header facts');
 INSERT INTO europeana.records (record_id, is_shown_by) VALUES ('/91608/SMVK_VKM_objekt_102478', 'http://example.org/a.jpg');
 INSERT INTO europeana.record_concepts (record_id, concept_id) VALUES ('/91608/SMVK_VKM_objekt_102478', 1),
                                                                     ('/91608/SMVK_VKM_objekt_102478', 2);
