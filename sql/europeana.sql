@@ -539,7 +539,19 @@ AS $$
 DECLARE
     meta jsonb := @extschema@.verify_model(model);
     result @extschema@.models;
+    unknown text;
 BEGIN
+    -- results are stored by concept: an output that names no concept would silently read as
+    -- "none of the vocabulary"
+    SELECT string_agg(DISTINCT pg_catalog.quote_literal(l.concept), ', ') INTO unknown
+    FROM @extschema@.model_labels(model) AS l
+    WHERE l.concept IS NOT NULL AND NOT EXISTS (SELECT 1 FROM @extschema@.concepts c WHERE c.name = l.concept);
+    IF unknown IS NOT NULL THEN
+        RAISE EXCEPTION 'model "%" maps outputs to concepts that are not in europeana.concepts: %', model, unknown
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'Concepts are named as in europeana.concepts (lowercase, e.g. painting). Fix the model''s '
+                         'labels or concept map, or add the concept to europeana.concepts first.';
+    END IF;
     INSERT INTO @extschema@.models AS m (name, version, kind, file, sha256, quantized, labels, label_concepts, metadata)
     SELECT model, meta->>'version', meta->>'kind', meta->>'file', meta->>'sha256',
            coalesce((meta->>'quantized')::boolean, false),
@@ -555,7 +567,8 @@ END
 $$;
 COMMENT ON FUNCTION @extschema@.register_model(text) IS
   'Verifies a model''s weights and records its metadata, labels and concept mapping in europeana.models '
-  '(idempotent per name and version); returns the row.';
+  '(idempotent per name and version); returns the row. Refuses a model whose outputs name concepts that are not '
+  'in europeana.concepts.';
 REVOKE ALL ON FUNCTION @extschema@.register_model(text) FROM PUBLIC;
 
 -------------------------------------------------------------------------------

@@ -9,7 +9,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION europeana;
-SELECT plan(42);
+SELECT plan(46);
 
 CREATE TEMP TABLE fx AS
 SELECT f AS name, pg_read_binary_file(:'fixtures' || '/' || f) AS content FROM pg_ls_dir(:'fixtures') AS f;
@@ -84,8 +84,16 @@ SELECT throws_like(pg_temp.classify_sql('parrot.jpg', 'wrong_checksum'), '%sha25
 SELECT is(pg_temp.outcome(pg_temp.classify_sql('parrot.jpg', 'bad_metadata')), 'XX001|hint', 'unreadable metadata: XX001');
 SELECT is(pg_temp.outcome(pg_temp.classify_sql('parrot.jpg', 'wrong_outputs')), 'XX001|hint',
           'metadata that lists the wrong number of labels for the network: XX001');
-SELECT is((SELECT count(*)::int FROM europeana.available_models() WHERE error IS NOT NULL), 1,
-          'available_models lists the unreadable model with its error instead of failing');
+SELECT is(pg_temp.outcome(pg_temp.classify_sql('parrot.jpg', 'missing_labels')), '58P01|hint',
+          'a missing label file: 58P01 with a hint, like missing weights');
+SELECT is(pg_temp.outcome(pg_temp.classify_sql('parrot.jpg', 'missing_map')), '58P01|hint',
+          'a missing concept-map file: 58P01 with a hint');
+SELECT is(pg_temp.outcome($$SELECT europeana.register_model('unknown_concept')$$), '42704|hint',
+          'a model whose output is not a concept name (Painting) cannot be registered');
+SELECT is((SELECT count(*)::int FROM europeana.models WHERE name = 'unknown_concept'), 0, 'and is not recorded');
+SELECT is((SELECT array_agg(name ORDER BY name) FROM europeana.available_models() WHERE error IS NOT NULL),
+          ARRAY['bad_metadata', 'missing_labels', 'missing_map'],
+          'available_models lists the unreadable models with their errors instead of failing');
 SELECT is(pg_temp.outcome($$SELECT europeana.verify_model('wrong_checksum')$$), 'XX001|hint', 'verify_model detects the mismatch');
 RESET europeana.model_dir;
 SET LOCAL europeana.model_dir = '/nonexistent/models';

@@ -12,7 +12,7 @@
 CREATE EXTENSION IF NOT EXISTS pgtap;
 DROP EXTENSION IF EXISTS europeana CASCADE;
 CREATE EXTENSION europeana;
-SELECT plan(41);
+SELECT plan(42);
 
 SET europeana.api_url = :'faulty_url';
 SET europeana.thumbnail_url = :'faulty_thumb';
@@ -78,6 +78,17 @@ SELECT is((SELECT count(*)::int FROM europeana.search('*', 30, 'open', ARRAY['sk
           30, 'search returns the requested number of items');
 SELECT is((SELECT count(*)::int FROM europeana.records), (SELECT count(DISTINCT record_id)::int FROM expected WHERE concept IN ('painting', 'ceramics', 'sculpture') AND n <= 250),
           'search stored nothing');
+CREATE FUNCTION pg_temp.outcome(stmt text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE st text; hint text;
+BEGIN
+    EXECUTE stmt;
+    RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, hint = PG_EXCEPTION_HINT;
+    RETURN st || CASE WHEN coalesce(hint, '') <> '' THEN '|hint' ELSE '|no hint' END;
+END $$;
+SELECT is(pg_temp.outcome($$SELECT * FROM europeana.search('title:(', 5)$$), '22023|hint',
+          'a query the API rejects (400): 22023 with a hint');
 SELECT ok((SELECT bool_and(item IS NOT NULL AND NOT item ? 'link') FROM europeana.search('*', 5)), 'search items are scrubbed too');
 
 -- fetch images with media faults on: every record ends with an image or a recorded failure

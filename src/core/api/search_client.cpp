@@ -369,7 +369,9 @@ Classify(int effective, const HttpResponse &response, const std::string &code, c
 		return;
 	}
 	throw Error(ErrorKind::InvalidInput,
-	            "Europeana API rejected the request (" + (code.empty() ? status_label : code) + ")" + suffix);
+	            "Europeana API rejected the request (" + (code.empty() ? status_label : code) + ")" + suffix,
+	            "Check the query (Solr syntax), the qf filters and the reusability values; the API's own message is "
+	            "quoted above.");
 }
 
 /* ParsePage reads a success envelope; false (with *failure set) when it is not one. */
@@ -455,7 +457,9 @@ EvaluateResponse(const HttpResponse &response, const std::string &api_key, Searc
 std::string
 BuildSearchUrl(const SearchQuery &query, const std::string &cursor) {
 	if (IsBlank(query.base_url)) {
-		throw Error(ErrorKind::InvalidInput, "the Europeana search URL is empty");
+		throw Error(ErrorKind::InvalidInput, "the Europeana search URL is empty",
+		            "Set europeana.api_url to the Search API endpoint, e.g. "
+		            "https://api.europeana.eu/record/v2/search.json.");
 	}
 	if (IsBlank(query.query)) {
 		throw Error(ErrorKind::InvalidInput, "the search query is empty", "Use \"*\" to match every record.");
@@ -557,9 +561,11 @@ SearchClient::FetchPage(const SearchQuery &query, const std::string &cursor, con
 		}
 		clock_.SleepFor(delay, should_stop);
 	}
-	throw Error(ErrorKind::Unavailable, "Europeana API unavailable after " + std::to_string(max_attempts) +
-	                                        (max_attempts == 1 ? " attempt" : " attempts") +
-	                                        "; last failure: " + last_failure);
+	throw Error(ErrorKind::Unavailable,
+	            "Europeana API unavailable after " + std::to_string(max_attempts) +
+	                (max_attempts == 1 ? " attempt" : " attempts") + "; last failure: " + last_failure,
+	            "Try again later. If it persists, check that europeana.api_url is reachable from the database server; "
+	            "europeana.http_timeout_ms bounds each request.");
 }
 
 CursorPager::CursorPager(SearchClient &client, SearchQuery query, std::string start_cursor, size_t max_records)

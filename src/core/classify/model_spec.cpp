@@ -24,11 +24,18 @@ using Json = nlohmann::json;
 
 constexpr char kModelSuffix[] = ".model.json";
 
+/* The hint for a file that a model's metadata names but the model directory lacks. */
 std::string
-ReadTextFile(const std::string &path, ErrorKind missing_kind) {
+MissingModelFileHint(const ModelSpec &spec) {
+	return "The metadata of model \"" + spec.name + "\" names this file; it must be in europeana.model_dir beside " +
+	       spec.name + ".model.json (provision the model files again).";
+}
+
+std::string
+ReadTextFile(const std::string &path, ErrorKind missing_kind, const std::string &hint) {
 	std::ifstream in(path, std::ios::binary);
 	if (!in) {
-		throw Error(missing_kind, "could not open \"" + path + "\"");
+		throw Error(missing_kind, "could not open \"" + path + "\"", hint);
 	}
 	std::ostringstream ss;
 	ss << in.rdbuf();
@@ -85,7 +92,7 @@ LabelsFromJson(const ModelSpec &spec, const Json &j) {
 std::vector<std::string>
 LabelsFromFile(const ModelSpec &spec, const std::string &dir, const std::string &file) {
 	const std::string path = dir + "/" + file;
-	const std::string text = ReadTextFile(path, ErrorKind::NotFound);
+	const std::string text = ReadTextFile(path, ErrorKind::MissingFile, MissingModelFileHint(spec));
 	if (file.size() > 5 && file.compare(file.size() - 5, 5, ".json") == 0) {
 		Json j;
 		try {
@@ -111,7 +118,7 @@ LabelsFromFile(const ModelSpec &spec, const std::string &dir, const std::string 
  * checks that each label agrees with the model's label list. */
 void
 ApplyConceptMap(ModelSpec &spec, const std::string &dir, const std::string &file) {
-	const std::string text = ReadTextFile(dir + "/" + file, ErrorKind::NotFound);
+	const std::string text = ReadTextFile(dir + "/" + file, ErrorKind::MissingFile, MissingModelFileHint(spec));
 	std::istringstream in(text);
 	std::string line;
 	std::map<std::string, int> concept_index;
@@ -253,7 +260,9 @@ LoadModelSpec(const std::string &model_dir, const std::string &name) {
 		                                    "; run \"make models\" or set europeana.model_dir."
 		                              : "Available models: " + available + ".");
 	}
-	spec.metadata_json = ReadTextFile(spec.metadata_path, ErrorKind::NotFound);
+	spec.metadata_json = ReadTextFile(spec.metadata_path, ErrorKind::NotFound,
+	                                  "The metadata file exists but cannot be read by the server's user; check its "
+	                                  "permissions in europeana.model_dir.");
 	Json j;
 	try {
 		j = Json::parse(spec.metadata_json);

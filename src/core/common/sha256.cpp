@@ -72,7 +72,8 @@ std::string
 Sha256FileHex(const std::string &path) {
 	std::unique_ptr<FILE, FileCloser> file(fopen(path.c_str(), "rb"));
 	if (!file) {
-		throw Error(ErrorKind::NotFound, "could not open file \"" + path + "\": " + std::strerror(errno));
+		throw Error(ErrorKind::MissingFile, "could not open file \"" + path + "\": " + std::strerror(errno),
+		            "Check that the file exists and that the server's user can read it.");
 	}
 	MdCtx ctx = NewSha256();
 	std::vector<unsigned char> buffer(1 << 20);

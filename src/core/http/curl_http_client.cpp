@@ -25,6 +25,9 @@ namespace europeana::core {
 
 namespace {
 
+constexpr char kReachHint[] =
+    "Check that the server is reachable from the database server (DNS, proxy, firewall).";
+
 constexpr const char kUserAgent[] = "pg_europeana (libcurl)";
 /* How often a waiting transfer polls ShouldStop: a cancel lands well within a second. */
 constexpr std::chrono::milliseconds kPollInterval {100};
@@ -335,19 +338,24 @@ CurlHttpClient::Get(const HttpRequest &request, const ShouldStop &should_stop) {
 	case CURLE_WRITE_ERROR:
 	case CURLE_FILESIZE_EXCEEDED:
 		if (transfer.too_large || rc == CURLE_FILESIZE_EXCEEDED) {
-			throw Error(ErrorKind::Unavailable, "response from " + shown_url + " is larger than " +
-			                                        std::to_string(request.max_body_bytes) + " bytes");
+			throw Error(ErrorKind::Unavailable,
+			            "response from " + shown_url + " is larger than " + std::to_string(request.max_body_bytes) +
+			                " bytes",
+			            "The server sent more than is accepted (europeana.max_image_bytes for images).");
 		}
-		throw Error(ErrorKind::Unavailable, "could not fetch " + shown_url + ": " + curl_message);
+		throw Error(ErrorKind::Unavailable, "could not fetch " + shown_url + ": " + curl_message, kReachHint);
 	case CURLE_OPERATION_TIMEDOUT:
-		throw Error(ErrorKind::Unavailable, "fetching " + shown_url + " timed out: " + curl_message);
+		throw Error(ErrorKind::Unavailable, "fetching " + shown_url + " timed out: " + curl_message,
+		            "europeana.http_timeout_ms and europeana.http_connect_timeout_ms bound each request.");
 	case CURLE_TOO_MANY_REDIRECTS:
-		throw Error(ErrorKind::Unavailable, "fetching " + shown_url + " took more than " +
-		                                        std::to_string(request.max_redirects) + " redirects");
+		throw Error(ErrorKind::Unavailable,
+		            "fetching " + shown_url + " took more than " + std::to_string(request.max_redirects) + " redirects",
+		            "The server redirects in a loop or too often; at most this many redirects are followed.");
 	case CURLE_URL_MALFORMAT:
-		throw Error(ErrorKind::InvalidInput, "malformed URL \"" + shown_url + "\": " + curl_message);
+		throw Error(ErrorKind::InvalidInput, "malformed URL \"" + shown_url + "\": " + curl_message,
+		            "Check the URL (europeana.api_url and europeana.thumbnail_url for the API).");
 	default:
-		throw Error(ErrorKind::Unavailable, "could not fetch " + shown_url + ": " + curl_message);
+		throw Error(ErrorKind::Unavailable, "could not fetch " + shown_url + ": " + curl_message, kReachHint);
 	}
 
 	long status = 0;

@@ -467,7 +467,8 @@ WaitForInFlight() {
 		}
 		const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
 		if (!warned && s > 60) {
-			ereport(WARNING, (errmsg("europeana worker %d: a batch of %s has been classifying for %.0f s",
+			ereport(WARNING, (errcode(ERRCODE_WARNING),
+			                  errmsg("europeana worker %d: a batch of %s has been classifying for %.0f s",
 			                         worker_index + 1, DetachedBatchModel(in_flight), s),
 			                  errhint("A device call may be hung; pg_terminate_backend() restarts the worker.")));
 			warned = true;

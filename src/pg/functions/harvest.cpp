@@ -331,7 +331,8 @@ EUROPEANA_PG_FUNCTION(europeana_harvest) {
 					        failed ? nullptr : event.cursor_after.c_str(), failed ? event.error.c_str() : nullptr);
 					SPI_commit();
 					if (failed) {
-						ereport(WARNING, (errmsg("harvest %s failed: %s", run.name, event.error.c_str())));
+						ereport(WARNING, (errcode(europeana::pg::SqlstateOf(event.error_kind)),
+						                  errmsg("harvest %s failed: %s", run.name, event.error.c_str())));
 					} else {
 						ereport(NOTICE, (errmsg("harvest %s: completed", run.name)));
 					}
@@ -340,8 +341,7 @@ EUROPEANA_PG_FUNCTION(europeana_harvest) {
 				if (failed && first_error == nullptr) {
 					first_error = europeana::pg::PStrdupNoOom(event.error);
 					first_hint = europeana::pg::PStrdupNoOom(event.hint);
-					first_sqlstate = event.error_kind == europeana::ErrorKind::InvalidInput ? ERRCODE_INVALID_PARAMETER_VALUE
-					                                                                         : ERRCODE_CONNECTION_FAILURE;
+					first_sqlstate = europeana::pg::SqlstateOf(event.error_kind);
 				}
 			}
 		}
