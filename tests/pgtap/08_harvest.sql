@@ -12,7 +12,7 @@
 CREATE EXTENSION IF NOT EXISTS pgtap;
 DROP EXTENSION IF EXISTS europeana CASCADE;
 CREATE EXTENSION europeana;
-SELECT plan(42);
+SELECT plan(46);
 
 SET europeana.api_url = :'faulty_url';
 SET europeana.thumbnail_url = :'faulty_thumb';
@@ -182,6 +182,45 @@ SELECT bag_eq(
     WHERE h.concept_id = europeana.concept_id('painting') AND h.max_records = 200$$,
   $$SELECT record_id FROM expected WHERE concept = 'painting' AND n <= 200$$,
   'and stored exactly the first 200 records');
+
+-- a page write that fails for another reason (here a user trigger) ends the call with that
+-- error, and the run is recorded as failed with it, not left 'running'; a later call resumes it
+CREATE FUNCTION public.refuse_records() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF current_setting('europeana_test.refuse', true) = 'records' THEN
+    RAISE EXCEPTION 'refused by a trigger' USING ERRCODE = 'P0001';
+  ELSIF current_setting('europeana_test.refuse', true) = 'runs' THEN
+    RETURN NULL;
+  END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER refuse_records BEFORE INSERT ON europeana.records
+  FOR EACH ROW EXECUTE FUNCTION public.refuse_records();
+SET europeana_test.refuse = 'records';
+\set ON_ERROR_STOP 0
+CALL europeana.harvest('sculpture', 150);
+\set ON_ERROR_STOP 1
+SELECT is(:'LAST_ERROR_SQLSTATE' || ' ' || :'LAST_ERROR_MESSAGE', 'P0001 refused by a trigger',
+          'a failing page write raises its own error');
+SELECT is((SELECT status || ' ' || records_stored || ' ' || error FROM europeana.harvest_runs
+           WHERE concept_id = europeana.concept_id('sculpture') AND max_records = 150), 'failed 0 refused by a trigger',
+          'and the run is recorded as failed with that error');
+-- a trigger that suppresses the extension's own bookkeeping gives an error, not a crash
+CREATE TRIGGER refuse_runs BEFORE UPDATE ON europeana.harvest_runs
+  FOR EACH ROW EXECUTE FUNCTION public.refuse_records();
+SET europeana_test.refuse = 'runs';
+\set ON_ERROR_STOP 0
+CALL europeana.harvest('sculpture', 150);
+\set ON_ERROR_STOP 1
+SELECT is(:'LAST_ERROR_SQLSTATE'::text, '09000', 'a harvest_runs trigger that returns NULL: an error (09000), no crash');
+RESET europeana_test.refuse;
+DROP TRIGGER refuse_runs ON europeana.harvest_runs;
+DROP TRIGGER refuse_records ON europeana.records;
+DROP FUNCTION public.refuse_records();
+CALL europeana.harvest('sculpture', 150);
+SELECT is((SELECT string_agg(status || ' ' || records_stored, ',') FROM europeana.harvest_runs
+           WHERE concept_id = europeana.concept_id('sculpture') AND max_records = 150), 'completed 150',
+          'the failed run is resumed and completed');
 
 -- every concept in one call, in parallel
 SET europeana.harvest_concurrency = 8;

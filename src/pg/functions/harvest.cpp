@@ -85,6 +85,17 @@ JoinList(List *items, const char *sep) {
 	return buf.data;
 }
 
+/* Raises an error unless the last SPI statement returned a row (a user trigger on
+ * harvest_runs that returns NULL would otherwise leave nothing to read). */
+void
+RequireOneRow(const char *what) {
+	if (SPI_processed < 1 || SPI_tuptable == nullptr) {
+		ereport(ERROR, (errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),
+		                errmsg("%s returned no row from europeana.harvest_runs", what),
+		                errhint("A trigger on europeana.harvest_runs must not suppress the extension's own writes.")));
+	}
+}
+
 /* Finds or creates the harvest_runs row of each concept: an interrupted, cancelled or
  * failed run with the same parameters resumes from its cursor. Phase 1 (plain SPI). */
 ConceptRun *
@@ -148,6 +159,7 @@ PrepareRuns(const char *concept, int32 max_records, const char *reusability, int
 			                      "filters, query, backend_pid) VALUES ($1, $2, $3, $4, $5::text[], $6, "
 			                      "pg_backend_pid()) RETURNING run_id",
 			                      6, t2, v2, nullptr, false, 1);
+			RequireOneRow("creating a harvest run");
 			bool isnull;
 			runs[i].run_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 			runs[i].cursor = pstrdup("*");
@@ -158,6 +170,8 @@ PrepareRuns(const char *concept, int32 max_records, const char *reusability, int
 	return runs;
 }
 
+constexpr int kPageAttempts = 3; /* writes of one page, when it deadlocks with other writers */
+
 const char *const kWritePage =
     "WITH items AS ("
     "  SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(id text, title text, data_provider text, provider text,"
@@ -167,7 +181,7 @@ const char *const kWritePage =
     "  INSERT INTO europeana.records AS r (record_id, title, data_provider, provider, country, rights, type, year,"
     "    is_shown_by, is_shown_at, preview_url, item, first_run_id, last_run_id)"
     "  SELECT id, title, data_provider, provider, country, rights, type, year, is_shown_by, is_shown_at, preview,"
-    "    item, $2, $2 FROM items"
+    "    item, $2, $2 FROM items ORDER BY id"
     "  ON CONFLICT (record_id) DO UPDATE SET title = excluded.title, data_provider = excluded.data_provider,"
     "    provider = excluded.provider, country = excluded.country, rights = excluded.rights, type = excluded.type,"
     "    year = excluded.year, is_shown_by = excluded.is_shown_by, is_shown_at = excluded.is_shown_at,"
@@ -176,7 +190,7 @@ const char *const kWritePage =
     "  RETURNING r.record_id"
     "), labels AS ("
     "  INSERT INTO europeana.record_concepts (record_id, concept_id, run_id)"
-    "  SELECT record_id, $3, $2 FROM up ON CONFLICT DO NOTHING"
+    "  SELECT record_id, $3, $2 FROM up ORDER BY record_id ON CONFLICT DO NOTHING"
     ")"
     "UPDATE europeana.harvest_runs SET cursor = $4, pages = pages + 1, items_seen = items_seen + $5,"
     "  records_stored = records_stored + (SELECT count(*) FROM up), total_results = $6, updated_at = now()"
@@ -223,6 +237,7 @@ EUROPEANA_PG_FUNCTION(europeana_harvest) {
 	const long total_ms = europeana::pg::guc_http_timeout_ms;
 
 	SPI_connect_ext(SPI_OPT_NONATOMIC);
+	MemoryContext scratch = AllocSetContextCreate(CurrentMemoryContext, "europeana harvest page", ALLOCSET_DEFAULT_SIZES);
 	int nruns = 0;
 	ConceptRun *runs = PrepareRuns(concept, max_records, reusability, &nruns);
 	SPI_commit();
@@ -258,8 +273,6 @@ EUROPEANA_PG_FUNCTION(europeana_harvest) {
 		    std::move(tasks), concurrency, [] { return std::make_unique<europeana::core::CurlHttpClient>(); },
 		    europeana::core::RetryPolicy {});
 
-		MemoryContext scratch =
-		    AllocSetContextCreate(CurrentMemoryContext, "europeana harvest page", ALLOCSET_DEFAULT_SIZES);
 		size_t open_tasks = static_cast<size_t>(nruns);
 		while (open_tasks > 0) {
 			if (europeana::pg::StopRequested()) {
@@ -284,27 +297,49 @@ EUROPEANA_PG_FUNCTION(europeana_harvest) {
 					 * (the cursor stays before it) and the run is still marked. */
 					HOLD_CANCEL_INTERRUPTS();
 					int32 stored = 0;
-					ErrorData *error = europeana::pg::TryInSubtransaction([&] {
-						MemoryContext caller = MemoryContextSwitchTo(scratch);
-						Oid t[6] = {JSONBOID, INT8OID, INT2OID, TEXTOID, INT4OID, INT8OID};
-						Datum v[6] = {DirectFunctionCall1(jsonb_in, CStringGetDatum(json.c_str())),
-						              Int64GetDatum(run.run_id),
-						              Int16GetDatum(run.concept_id),
-						              CStringGetTextDatum(event.cursor_after.c_str()),
-						              Int32GetDatum(static_cast<int32>(items)),
-						              Int64GetDatum(total)};
-						SPI_execute_with_args(kWritePage, 6, t, v, nullptr, false, 0);
-						bool isnull;
-						stored = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-						run.pages = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-						MemoryContextSwitchTo(caller);
-					});
-					MemoryContextReset(scratch);
-					if (error != nullptr) {
-						if (!europeana::pg::StopRequested()) {
-							RESUME_CANCEL_INTERRUPTS();
-							ReThrowError(error);
+					ErrorData *error = nullptr;
+					/* records are upserted in id order, so two harvests cannot deadlock each
+					 * other; a deadlock with other writers is retried */
+					for (int attempt = 1; attempt <= kPageAttempts; attempt++) {
+						error = europeana::pg::TryInSubtransaction([&] {
+							MemoryContext caller = MemoryContextSwitchTo(scratch);
+							Oid t[6] = {JSONBOID, INT8OID, INT2OID, TEXTOID, INT4OID, INT8OID};
+							Datum v[6] = {DirectFunctionCall1(jsonb_in, CStringGetDatum(json.c_str())),
+							              Int64GetDatum(run.run_id),
+							              Int16GetDatum(run.concept_id),
+							              CStringGetTextDatum(event.cursor_after.c_str()),
+							              Int32GetDatum(static_cast<int32>(items)),
+							              Int64GetDatum(total)};
+							SPI_execute_with_args(kWritePage, 6, t, v, nullptr, false, 0);
+							RequireOneRow("writing a harvest page");
+							bool isnull;
+							stored = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+							run.pages = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+							MemoryContextSwitchTo(caller);
+						});
+						MemoryContextReset(scratch);
+						if (error == nullptr || error->sqlerrcode != ERRCODE_T_R_DEADLOCK_DETECTED ||
+						    attempt == kPageAttempts || europeana::pg::StopRequested()) {
+							break;
 						}
+						FreeErrorData(error);
+					}
+					if (error != nullptr && !europeana::pg::StopRequested()) {
+						/* The page is lost and the call ends with this error: the runs are
+						 * recorded first (this one failed, the others interrupted), so that
+						 * any session can resume them, then the error is raised. */
+						for (int i = 0; i < nruns; i++) {
+							if (!runs[i].done) {
+								MarkRun(runs[i].run_id, &runs[i] == &run ? "failed" : "interrupted", nullptr,
+								        &runs[i] == &run ? error->message : nullptr);
+								runs[i].done = true;
+							}
+						}
+						SPI_commit();
+						RESUME_CANCEL_INTERRUPTS();
+						ReThrowError(error);
+					}
+					if (error != nullptr) {
 						/* still holding the cancel (see the NOTICE below) */
 						ereport(LOG, (errmsg("harvest %s: cancelled while writing page %d; the page is not stored "
 						                     "and is fetched again when the run resumes",
