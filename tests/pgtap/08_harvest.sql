@@ -12,7 +12,7 @@
 CREATE EXTENSION IF NOT EXISTS pgtap;
 DROP EXTENSION IF EXISTS europeana CASCADE;
 CREATE EXTENSION europeana;
-SELECT plan(46);
+SELECT plan(50);
 
 SET europeana.api_url = :'faulty_url';
 SET europeana.thumbnail_url = :'faulty_thumb';
@@ -221,6 +221,52 @@ CALL europeana.harvest('sculpture', 150);
 SELECT is((SELECT string_agg(status || ' ' || records_stored, ',') FROM europeana.harvest_runs
            WHERE concept_id = europeana.concept_id('sculpture') AND max_records = 150), 'completed 150',
           'the failed run is resumed and completed');
+
+-- fetch_images: an image that cannot be stored (here a user trigger refuses it) is recorded as
+-- a failure of its record and the call goes on
+SELECT min(r.record_id) AS refused_id FROM europeana.records r LEFT JOIN europeana.images i USING (record_id)
+ WHERE i.record_id IS NULL AND r.is_shown_by IS NOT NULL \gset
+CREATE FUNCTION public.refuse_image() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.record_id = current_setting('europeana_test.refused_id', true) AND NEW.content IS NOT NULL THEN
+    RAISE EXCEPTION 'no images of this record';
+  END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER refuse_image BEFORE INSERT ON europeana.images FOR EACH ROW EXECUTE FUNCTION public.refuse_image();
+SELECT set_config('europeana_test.refused_id', :'refused_id', false);
+SELECT clock_timestamp() AS fetch_t0 \gset
+CALL europeana.fetch_images(20, 4);
+SELECT is((SELECT status || ' ' || fetch_attempts || ' ' || fetch_error FROM europeana.images WHERE record_id = :'refused_id'),
+          'failed 1 could not store the image: no images of this record',
+          'an image that cannot be stored is a recorded failure of its record');
+SELECT is((SELECT count(*)::int FROM europeana.images WHERE fetched_at >= :'fetch_t0'), 20,
+          'and every result of the call is written');
+DROP TRIGGER refuse_image ON europeana.images;
+DROP FUNCTION public.refuse_image();
+
+-- a cancel during fetch_images keeps every result written before it (fewer than one commit
+-- interval here: writes are slowed to 0.2 s by a trigger whose regex also meets the cancel)
+CREATE FUNCTION public.slow_image_check() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_sleep(0.2);
+  IF NEW.source_url !~ '^https?://' THEN
+    RAISE EXCEPTION 'bad url %', NEW.source_url;
+  END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER slow_image_check BEFORE INSERT ON europeana.images FOR EACH ROW EXECUTE FUNCTION public.slow_image_check();
+SELECT clock_timestamp() AS fetch_t0 \gset
+SET statement_timeout = '2s';
+\set ON_ERROR_STOP 0
+CALL europeana.fetch_images(NULL, 4);
+\set ON_ERROR_STOP 1
+RESET statement_timeout;
+SELECT is(:'LAST_ERROR_SQLSTATE'::text, '57014', 'statement_timeout cancels fetch_images');
+SELECT cmp_ok((SELECT count(*)::int FROM europeana.images WHERE fetched_at >= :'fetch_t0'), '>=', 3,
+              'the results written before the cancel are kept');
+DROP TRIGGER slow_image_check ON europeana.images;
+DROP FUNCTION public.slow_image_check();
 
 -- every concept in one call, in parallel
 SET europeana.harvest_concurrency = 8;

@@ -8,8 +8,10 @@
  * on this thread: per-host limits, timeouts, size cap, at most 3 redirects each checked
  * against the address policy, magic-byte sniffing), and each result is written as it
  * arrives — an image, or a recorded failure (HTTP status, reason) on that record — with a
- * commit every few results.  A failed URL never aborts the batch; a second call skips
- * what is stored.  Results are written from the fetcher's callback, with the fetcher
+ * commit every few results.  A failed URL never aborts the batch, nor does a result that
+ * cannot be stored (each is written in a subtransaction; the failure is recorded on its
+ * record instead); a cancel commits what is written before it is raised.  A second call
+ * skips what is stored.  Results are written from the fetcher's callback, with the fetcher
  * alive, so every PostgreSQL call there goes through PgCall.
  */
 #include "core/http/fetcher.hpp"
@@ -76,6 +78,41 @@ const char *const kStore =
     "  status = CASE WHEN excluded.content IS NULL AND i.content IS NULL THEN 'failed' ELSE 'stored' END, "
     "  http_status = excluded.http_status, fetch_error = excluded.fetch_error, "
     "  fetch_attempts = i.fetch_attempts + 1, fetched_at = excluded.fetched_at";
+
+/* Writes one fetch result (the image, or the failure and its reason) with kStore.  PostgreSQL
+ * context only (inside PgCall / a subtransaction); allocates in `scratch`, which it resets.
+ * Plain pointers only: no C++ temporary may be alive when an error jumps out of it. */
+void
+StoreResult(MemoryContext scratch, const char *record_id, bool ok, const char *url, const char *body, size_t body_size,
+            const char *mime, long http_status, const char *error) {
+	MemoryContext caller = MemoryContextSwitchTo(scratch);
+	Oid st[6] = {TEXTOID, TEXTOID, BYTEAOID, TEXTOID, INT4OID, TEXTOID};
+	Datum sv[6];
+	char sn[7] = "      ";
+	sv[0] = CStringGetTextDatum(record_id);
+	sv[1] = CStringGetTextDatum(url);
+	if (ok) {
+		bytea *content = static_cast<bytea *>(palloc(VARHDRSZ + body_size));
+		SET_VARSIZE(content, VARHDRSZ + body_size);
+		memcpy(VARDATA(content), body, body_size);
+		sv[2] = PointerGetDatum(content);
+		sv[3] = CStringGetTextDatum(mime);
+		sn[5] = 'n';
+		sv[5] = 0;
+	} else {
+		sn[2] = 'n';
+		sn[3] = 'n';
+		sv[2] = sv[3] = 0;
+		sv[5] = CStringGetTextDatum(error);
+	}
+	sv[4] = Int32GetDatum(static_cast<int32>(http_status));
+	if (http_status == 0) {
+		sn[4] = 'n';
+	}
+	SPI_execute_with_args(kStore, 6, st, sv, sn, false, 0);
+	MemoryContextSwitchTo(caller);
+	MemoryContextReset(scratch);
+}
 
 } // namespace
 
@@ -152,55 +189,70 @@ EUROPEANA_PG_FUNCTION(europeana_fetch_images) {
 			}
 			europeana::core::Fetcher fetcher(options);
 			int since_commit = 0;
-			fetcher.Run(
-			    requests,
-			    [&](europeana::core::FetchResult &&r) {
-				    const Candidate &c = cands[r.key];
-				    europeana::pg::PgCall([&] {
-					    /* cancels are acted on by the fetcher's poll, not inside a write */
-					    HOLD_CANCEL_INTERRUPTS();
-					    MemoryContext caller = MemoryContextSwitchTo(scratch);
-					    Oid st[6] = {TEXTOID, TEXTOID, BYTEAOID, TEXTOID, INT4OID, TEXTOID};
-					    Datum sv[6];
-					    char sn[7] = "      ";
-					    sv[0] = CStringGetTextDatum(c.record_id);
-					    sv[1] = CStringGetTextDatum(r.url.c_str());
-					    if (r.ok) {
-						    bytea *content = static_cast<bytea *>(palloc(VARHDRSZ + r.body.size()));
-						    SET_VARSIZE(content, VARHDRSZ + r.body.size());
-						    memcpy(VARDATA(content), r.body.data(), r.body.size());
-						    sv[2] = PointerGetDatum(content);
-						    sv[3] = CStringGetTextDatum(r.mime.c_str());
-						    sn[5] = 'n';
-						    sv[5] = 0;
-					    } else {
-						    sn[2] = 'n';
-						    sn[3] = 'n';
-						    sv[2] = sv[3] = 0;
-						    sv[5] = CStringGetTextDatum(r.error.c_str());
-					    }
-					    sv[4] = Int32GetDatum(static_cast<int32>(r.http_status));
-					    if (r.http_status == 0) {
-						    sn[4] = 'n';
-					    }
-					    SPI_execute_with_args(kStore, 6, st, sv, sn, false, 0);
-					    MemoryContextSwitchTo(caller);
-					    MemoryContextReset(scratch);
-					    if (++since_commit >= kCommitEvery) {
-						    SPI_commit();
-						    since_commit = 0;
-					    }
-					    RESUME_CANCEL_INTERRUPTS();
-				    });
-				    (r.ok ? stored : failed)++;
-				    done++;
-			    },
-			    [] { return europeana::pg::StopRequested(); });
+			bool cancelled = false;
+			try {
+				fetcher.Run(
+				    requests,
+				    [&](europeana::core::FetchResult &&r) {
+					    const Candidate &c = cands[r.key];
+					    bool kept = true;
+					    europeana::pg::PgCall([&] {
+						    /* Cancels are acted on by the fetcher's poll, not inside a write.  Each
+						     * result is written in a subtransaction: a write that fails (a user
+						     * trigger, or code that acts on a pending cancel despite the hold-off)
+						     * costs only that result, and the others since the last commit stay. */
+						    HOLD_CANCEL_INTERRUPTS();
+						    ErrorData *error = europeana::pg::TryInSubtransaction([&] {
+							    StoreResult(scratch, c.record_id, r.ok, r.url.c_str(), r.body.data(), r.body.size(),
+							                r.mime.c_str(), r.http_status, r.error.c_str());
+						    });
+						    if (error != nullptr && !europeana::pg::StopRequested()) {
+							    /* record the failure on the record instead, so that its attempts count */
+							    char *reason = psprintf("could not store the image: %s", error->message);
+							    FreeErrorData(error);
+							    error = europeana::pg::TryInSubtransaction([&] {
+								    StoreResult(scratch, c.record_id, false, r.url.c_str(), nullptr, 0, nullptr,
+								                r.http_status, reason);
+							    });
+							    pfree(reason);
+							    kept = false;
+						    }
+						    if (error != nullptr) {
+							    /* a cancel is pending (the result is fetched again next time), or even
+							     * the failure could not be recorded: keep what is written, then stop */
+							    SPI_commit();
+							    RESUME_CANCEL_INTERRUPTS();
+							    if (!europeana::pg::StopRequested()) {
+								    ReThrowError(error);
+							    }
+							    FreeErrorData(error);
+							    kept = false;
+							    return;
+						    }
+						    if (++since_commit >= kCommitEvery) {
+							    SPI_commit();
+							    since_commit = 0;
+						    }
+						    RESUME_CANCEL_INTERRUPTS();
+					    });
+					    (r.ok && kept ? stored : failed)++;
+					    done++;
+				    },
+				    [] { return europeana::pg::StopRequested(); });
+			} catch (const europeana::Error &e) {
+				if (e.Kind() != europeana::ErrorKind::Cancelled) {
+					throw;
+				}
+				cancelled = true; /* what is written is committed below before the cancel is raised */
+			}
 			europeana::pg::PgCall([] {
 				HOLD_CANCEL_INTERRUPTS();
 				SPI_commit();
 				RESUME_CANCEL_INTERRUPTS();
 			});
+			if (cancelled) {
+				throw europeana::Error(europeana::ErrorKind::Cancelled, "fetch_images cancelled");
+			}
 		}
 		ereport(NOTICE, (errmsg("fetch_images: %lld done, %lld stored, %lld failed", static_cast<long long>(done),
 		                        static_cast<long long>(stored), static_cast<long long>(failed))));
