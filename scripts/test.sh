@@ -102,8 +102,8 @@ if grep -l "$API_KEY" "$CLUSTER/server.log" "$FAKES"/*.access.log; then
 fi
 echo "API key: absent from the server log and from $(cat "$FAKES"/*.access.log | wc -l) fake access-log lines"
 
-step "background workers on their own cluster (TAP)"
-BUILD="$BUILD" prove -v -e bash tests/workers/workers.t tests/workers/pipelined.t
+step "background workers, and the memory of a long CALL, on clusters of their own (TAP)"
+BUILD="$BUILD" prove -v -e bash tests/workers/workers.t tests/workers/pipelined.t tests/procedures/memory.t
 
 step "libFuzzer: decode path (${FUZZ_SECONDS}s)"
 scripts/fuzz.sh "$FUZZ_SECONDS"

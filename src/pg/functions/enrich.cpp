@@ -58,16 +58,21 @@ EUROPEANA_PG_FUNCTION(europeana_enrich) {
 	 * call runs, as well as the rows queued for that model by name */
 	target.take_default_rows = true;
 	SPI_commit();
+	SPI_finish();
 
 	MemoryContext batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "europeana enrich batch", ALLOCSET_DEFAULT_SIZES);
 	int64 done = 0, enriched = 0, refused = 0;
 	while (done < max_images) {
 		CHECK_FOR_INTERRUPTS(); /* between batches: no C++ object is alive here */
+		/* one SPI connection per batch: SPI keeps every result table (and what is palloc'd
+		 * while connected) until SPI_finish, so a long call would otherwise grow by each batch */
+		SPI_connect_ext(SPI_OPT_NONATOMIC);
 		MemoryContext caller = MemoryContextSwitchTo(batch_cxt);
 		const int limit = static_cast<int>(std::min<int64>(batch_size, max_images - done));
 		const europeana::pg::EnrichBatchResult r = europeana::pg::RunEnrichBatch(target, limit, settings, decode_threads);
 		MemoryContextSwitchTo(caller);
 		SPI_commit();
+		SPI_finish();
 		MemoryContextReset(batch_cxt);
 		if (r.claimed == 0) {
 			break;
@@ -78,6 +83,5 @@ EUROPEANA_PG_FUNCTION(europeana_enrich) {
 	}
 	ereport(NOTICE, (errmsg("enrich: %lld images enriched, %lld refused", static_cast<long long>(enriched),
 	                        static_cast<long long>(refused))));
-	SPI_finish();
 	PG_RETURN_VOID();
 }

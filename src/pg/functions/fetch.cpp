@@ -28,6 +28,7 @@ extern "C" {
 #include "executor/spi.h"
 #include "nodes/parsenodes.h"
 #include "utils/builtins.h"
+#include "utils/timestamp.h"
 }
 
 namespace {
@@ -140,17 +141,18 @@ EUROPEANA_PG_FUNCTION(europeana_fetch_images) {
 	options.address.allow_private = europeana::pg::guc_fetch_allow_private;
 	const char *thumbnail_base = europeana::pg::guc_thumbnail_url ? europeana::pg::guc_thumbnail_url : "";
 
-	SPI_connect_ext(SPI_OPT_NONATOMIC);
+	/* Outlives each chunk's SPI connection (SPI_finish frees what was palloc'd while
+	 * connected, and the result tables, which SPI keeps until then). */
+	MemoryContext call_cxt = CurrentMemoryContext;
 	/* per-result scratch memory: image copies are freed as soon as they are written */
-	MemoryContext scratch = AllocSetContextCreate(CurrentMemoryContext, "europeana fetch_images result",
-	                                              ALLOCSET_DEFAULT_SIZES);
-	SPI_execute("SELECT clock_timestamp()", true, 1);
-	bool isnull;
-	const Datum call_start = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	MemoryContext scratch = AllocSetContextCreate(call_cxt, "europeana fetch_images result", ALLOCSET_DEFAULT_SIZES);
+	const Datum call_start = TimestampTzGetDatum(GetCurrentTimestamp());
 	char *last_id = pstrdup("");
 	int64 done = 0, stored = 0, failed = 0;
 
 	while (done < max_images) {
+		/* one SPI connection per chunk, so that a long call does not grow by each chunk */
+		SPI_connect_ext(SPI_OPT_NONATOMIC);
 		/* phase 1 of each chunk: read candidates (plain SPI) */
 		Oid t[4] = {TEXTOID, INT4OID, TIMESTAMPTZOID, INT4OID};
 		Datum v[4] = {CStringGetTextDatum(last_id), Int32GetDatum(kMaxAttempts), call_start,
@@ -158,6 +160,7 @@ EUROPEANA_PG_FUNCTION(europeana_fetch_images) {
 		SPI_execute_with_args(kCandidates, 4, t, v, nullptr, true, 0);
 		const int n = static_cast<int>(SPI_processed);
 		if (n == 0) {
+			SPI_finish();
 			break;
 		}
 		Candidate *cands = static_cast<Candidate *>(palloc(sizeof(Candidate) * n));
@@ -167,7 +170,8 @@ EUROPEANA_PG_FUNCTION(europeana_fetch_images) {
 			cands[i].is_shown_by = SPI_getvalue(tup, SPI_tuptable->tupdesc, 2);
 			cands[i].preview_url = SPI_getvalue(tup, SPI_tuptable->tupdesc, 3);
 		}
-		last_id = pstrdup(cands[n - 1].record_id);
+		pfree(last_id);
+		last_id = MemoryContextStrdup(call_cxt, cands[n - 1].record_id);
 		char **fallbacks = static_cast<char **>(palloc(sizeof(char *) * n));
 		for (int i = 0; i < n; i++) {
 			fallbacks[i] = cands[i].preview_url    ? cands[i].preview_url
@@ -256,10 +260,10 @@ EUROPEANA_PG_FUNCTION(europeana_fetch_images) {
 		}
 		ereport(NOTICE, (errmsg("fetch_images: %lld done, %lld stored, %lld failed", static_cast<long long>(done),
 		                        static_cast<long long>(stored), static_cast<long long>(failed))));
+		SPI_finish();
 		if (n < kChunk) {
 			break;
 		}
 	}
-	SPI_finish();
 	PG_RETURN_VOID();
 }

@@ -315,6 +315,7 @@ EUROPEANA_PG_FUNCTION(europeana_harvest) {
 							bool isnull;
 							stored = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 							run.pages = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+							SPI_freetuptable(SPI_tuptable); /* kept until SPI_finish otherwise: one per page */
 							MemoryContextSwitchTo(caller);
 						});
 						MemoryContextReset(scratch);
