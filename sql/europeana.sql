@@ -270,6 +270,32 @@ CREATE TRIGGER images_enqueue
     FOR EACH ROW WHEN (NEW.content IS NOT NULL)
     EXECUTE FUNCTION @extschema@._images_enqueue();
 
+-- Replaced content: results that describe the old bytes are dropped (until the new bytes are
+-- enriched, an image has no results rather than wrong ones); content set to NULL leaves
+-- nothing to classify, so its queue rows go too. SECURITY DEFINER for the same reason as
+-- _images_enqueue.
+CREATE FUNCTION @extschema@._images_content_replaced()
+RETURNS trigger
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    DELETE FROM @extschema@.enrichments WHERE image_id = NEW.image_id;
+    IF NEW.content IS NULL THEN
+        DELETE FROM @extschema@.enrichment_queue WHERE image_id = NEW.image_id;
+    END IF;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._images_content_replaced() IS
+  'Trigger: when an image''s bytes change, drops the enrichments of the old bytes; when its content becomes NULL, '
+  'also its queue rows. Runs as the extension owner.';
+REVOKE ALL ON FUNCTION @extschema@._images_content_replaced() FROM PUBLIC;
+CREATE TRIGGER images_content_replaced
+    AFTER UPDATE OF content ON @extschema@.images
+    FOR EACH ROW WHEN (OLD.sha256 IS DISTINCT FROM NEW.sha256)
+    EXECUTE FUNCTION @extschema@._images_content_replaced();
+
 CREATE VIEW @extschema@.queue_status AS
 SELECT count(*) FILTER (WHERE dead_at IS NULL AND attempts = 0) AS pending,
        count(*) FILTER (WHERE dead_at IS NULL AND attempts > 0) AS in_retry,

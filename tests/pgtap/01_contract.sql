@@ -8,7 +8,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION europeana;
-SELECT plan(125);
+SELECT plan(126);
 
 -- tables and view
 SELECT has_schema('europeana');
@@ -34,12 +34,13 @@ SELECT fk_ok('europeana', 'enrichments', 'concept_id', 'europeana', 'concepts', 
 SELECT fk_ok('europeana', 'record_concepts', 'record_id', 'europeana', 'records', 'record_id');
 SELECT has_trigger('europeana', 'images', 'images_before_write', 'images keep byte_size and sha256 in step');
 SELECT has_trigger('europeana', 'images', 'images_enqueue', 'stored images are queued for enrichment');
+SELECT has_trigger('europeana', 'images', 'images_content_replaced', 'replaced content drops the old bytes'' results');
 SELECT function_privs_are('europeana', 'enrich', ARRAY['integer', 'integer', 'text'], 'public', ARRAY[]::text[],
                           'enrich is not executable by PUBLIC');
 SELECT has_type('europeana', 'classification', 'composite type classification');
 
 -- functions: signatures, return types, volatility, strictness, parallel labels
-SELECT functions_are('europeana', ARRAY['_classify', '_images_before_write', '_images_enqueue', 'available_models',
+SELECT functions_are('europeana', ARRAY['_classify', '_images_before_write', '_images_content_replaced', '_images_enqueue', 'available_models',
                      'classify_image', 'classify_image_topk', 'concept_id', 'enrich', 'fetch_images', 'harvest',
                      'image_info', 'model_labels', 'register_model', 'search', 'verify_model', '_wake_workers',
                      '_worker_status', 'request_enrichment']);
@@ -83,7 +84,8 @@ SELECT is_strict('europeana', 'concept_id', ARRAY['text']);
 SELECT results_eq(
   $$SELECT p.proname::text COLLATE "default", p.proparallel::text COLLATE "default" FROM pg_proc p
     WHERE p.pronamespace = 'europeana'::regnamespace ORDER BY 1$$,
-  $$VALUES ('_classify', 'r'), ('_images_before_write', 'u'), ('_images_enqueue', 'u'), ('_wake_workers', 'u'),
+  $$VALUES ('_classify', 'r'), ('_images_before_write', 'u'), ('_images_content_replaced', 'u'), ('_images_enqueue', 'u'),
+           ('_wake_workers', 'u'),
            ('_worker_status', 'r'), ('available_models', 'r'),
            ('classify_image', 'r'), ('classify_image_topk', 'r'), ('concept_id', 's'), ('enrich', 'u'),
            ('fetch_images', 'u'), ('harvest', 'u'),
@@ -122,8 +124,9 @@ SELECT function_privs_are('europeana', 'request_enrichment', ARRAY['text', 'bool
                           'request_enrichment is not executable by PUBLIC');
 SELECT function_privs_are('europeana', 'search', ARRAY['text', 'integer', 'text', 'text[]'], 'public', ARRAY[]::text[],
                           'search is not executable by PUBLIC (it spends the API key)');
-SELECT ok((SELECT prosecdef FROM pg_proc WHERE oid = 'europeana._images_enqueue()'::regprocedure),
-          'the enqueue trigger runs as the extension owner');
+SELECT ok((SELECT bool_and(prosecdef) FROM pg_proc
+           WHERE oid IN ('europeana._images_enqueue()'::regprocedure, 'europeana._images_content_replaced()'::regprocedure)),
+          'the enqueue and content-replaced triggers run as the extension owner');
 SELECT table_privs_are('europeana', 'concepts', 'public', ARRAY['SELECT']);
 SELECT table_privs_are('europeana', 'models', 'public', ARRAY['SELECT']);
 SELECT table_privs_are('europeana', 'images', 'public', ARRAY[]::text[], 'images are private to the owner by default');

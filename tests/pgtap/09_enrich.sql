@@ -10,7 +10,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 DROP EXTENSION IF EXISTS europeana CASCADE;
 CREATE EXTENSION europeana;
 SET client_min_messages = warning;
-SELECT plan(25);
+SELECT plan(27);
 
 INSERT INTO europeana.images (name, content)
 SELECT f, pg_read_binary_file(:'samples' || '/' || f) FROM pg_ls_dir(:'samples') AS f ORDER BY f;
@@ -64,6 +64,19 @@ CALL europeana.enrich(NULL, 16, 'mobilenet_v2_imagenet_quantized');
 SELECT is((SELECT count(DISTINCT model_id)::int FROM europeana.enrichments), 2, 'a second model adds its own results');
 SELECT is((SELECT count(*)::int FROM europeana.enrichments), 36, 'and keeps the first model''s');
 SELECT is((SELECT count(*)::int FROM europeana.enrichment_queue WHERE dead_at IS NULL), 0, 'the queue is drained');
+
+-- new bytes: the old bytes' results go and the image is queued; no content: nothing stays queued
+SELECT min(name) AS other FROM europeana.images WHERE name LIKE '%.%' AND name NOT IN ('truncated.jpg', 'page.html', 'parrot.jpg') \gset
+UPDATE europeana.images SET content = (SELECT content FROM europeana.images WHERE name = 'parrot.jpg') WHERE name = :'other';
+SELECT is((SELECT count(*)::int FROM europeana.enrichments e JOIN europeana.images i USING (image_id) WHERE i.name = :'other')
+          || ' ' || (SELECT count(*)::int FROM europeana.enrichment_queue q JOIN europeana.images i USING (image_id)
+                     WHERE i.name = :'other' AND q.attempts = 0),
+          '0 1', 'new bytes drop the results of the old ones, and the image is queued');
+UPDATE europeana.images SET content = NULL WHERE name = 'parrot.jpg';
+SELECT is((SELECT count(*)::int FROM europeana.enrichments e JOIN europeana.images i USING (image_id) WHERE i.name = 'parrot.jpg')
+          || ' ' || (SELECT count(*)::int FROM europeana.enrichment_queue q JOIN europeana.images i USING (image_id)
+                     WHERE i.name = 'parrot.jpg'),
+          '0 0', 'content set to NULL drops its results and leaves nothing queued for it');
 
 \set ON_ERROR_STOP 0
 BEGIN;
