@@ -101,6 +101,10 @@ void CaptureHint(const char *hint) noexcept;
 template <typename Impl>
 Datum
 CallGuarded(Impl impl, FunctionCallInfo fcinfo) {
+	/* A C++ exception that left a PG_TRY block or an error-context frame (which no code of
+	 * ours should let happen) would leave these pointing into unwound frames. */
+	sigjmp_buf *const exception_stack = PG_exception_stack;
+	ErrorContextCallback *const context_stack = error_context_stack;
 	try {
 		return impl(fcinfo);
 	} catch (const europeana::Error &e) {
@@ -115,6 +119,8 @@ CallGuarded(Impl impl, FunctionCallInfo fcinfo) {
 	} catch (...) {
 		CaptureUnknown("unknown C++ exception", ERRCODE_INTERNAL_ERROR);
 	}
+	PG_exception_stack = exception_stack;
+	error_context_stack = context_stack;
 	/* A core loop that stopped for a pending cancel or terminate: let PostgreSQL raise
 	 * its own error (statement timeout, user request, administrator command). */
 	CHECK_FOR_INTERRUPTS();

@@ -12,7 +12,7 @@
 CREATE EXTENSION IF NOT EXISTS pgtap;
 DROP EXTENSION IF EXISTS europeana CASCADE;
 CREATE EXTENSION europeana;
-SELECT plan(50);
+SELECT plan(51);
 
 SET europeana.api_url = :'faulty_url';
 SET europeana.thumbnail_url = :'faulty_thumb';
@@ -87,6 +87,8 @@ EXCEPTION WHEN OTHERS THEN
     GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, hint = PG_EXCEPTION_HINT;
     RETURN st || CASE WHEN coalesce(hint, '') <> '' THEN '|hint' ELSE '|no hint' END;
 END $$;
+SELECT is(pg_temp.outcome($$SELECT * FROM europeana.search('*', 5, 'uncategorized')$$), 'ok',
+          'the API''s fourth reusability value, uncategorized, is accepted');
 SELECT is(pg_temp.outcome($$SELECT * FROM europeana.search('title:(', 5)$$), '22023|hint',
           'a query the API rejects (400): 22023 with a hint');
 SELECT ok((SELECT bool_and(item IS NOT NULL AND NOT item ? 'link') FROM europeana.search('*', 5)), 'search items are scrubbed too');

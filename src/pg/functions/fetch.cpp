@@ -19,6 +19,7 @@
 #include "pg/guc.hpp"
 #include "pg/version_check.hpp"
 
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,7 @@ namespace {
 
 constexpr int kChunk = 256;       /* candidates read per chunk */
 constexpr int kCommitEvery = 16;  /* results per commit */
+constexpr std::chrono::milliseconds kCommitAfter {1000}; /* or sooner: the oldest uncommitted result's age */
 constexpr int kMaxAttempts = 3;   /* a failing record is tried by at most this many calls */
 
 struct Candidate {
@@ -193,6 +195,7 @@ EUROPEANA_PG_FUNCTION(europeana_fetch_images) {
 			}
 			europeana::core::Fetcher fetcher(options);
 			int since_commit = 0;
+			std::chrono::steady_clock::time_point first_uncommitted;
 			bool cancelled = false;
 			try {
 				fetcher.Run(
@@ -233,7 +236,10 @@ EUROPEANA_PG_FUNCTION(europeana_fetch_images) {
 							    kept = false;
 							    return;
 						    }
-						    if (++since_commit >= kCommitEvery) {
+						    if (since_commit++ == 0) {
+							    first_uncommitted = std::chrono::steady_clock::now();
+						    }
+						    if (since_commit >= kCommitEvery) {
 							    SPI_commit();
 							    since_commit = 0;
 						    }
@@ -242,7 +248,23 @@ EUROPEANA_PG_FUNCTION(europeana_fetch_images) {
 					    (r.ok && kept ? stored : failed)++;
 					    done++;
 				    },
-				    [] { return europeana::pg::StopRequested(); });
+				    [&] {
+					    if (europeana::pg::StopRequested()) {
+						    return true;
+					    }
+					    /* called every ~100 ms while transfers wait: no transaction stays open
+					     * (and no stored image invisible to the workers) for long while the
+					     * network is slow */
+					    if (since_commit > 0 && std::chrono::steady_clock::now() - first_uncommitted >= kCommitAfter) {
+						    europeana::pg::PgCall([] {
+							    HOLD_CANCEL_INTERRUPTS();
+							    SPI_commit();
+							    RESUME_CANCEL_INTERRUPTS();
+						    });
+						    since_commit = 0;
+					    }
+					    return false;
+				    });
 			} catch (const europeana::Error &e) {
 				if (e.Kind() != europeana::ErrorKind::Cancelled) {
 					throw;

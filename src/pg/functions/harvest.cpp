@@ -58,15 +58,17 @@ ParseReusability(const char *arg) {
 	char *copy = pstrdup(arg);
 	for (char *tok = strtok(copy, ", +"); tok != nullptr; tok = strtok(nullptr, ", +")) {
 		char *value = asc_tolower(tok, strlen(tok));
-		if (strcmp(value, "open") != 0 && strcmp(value, "restricted") != 0 && strcmp(value, "permission") != 0) {
+		if (strcmp(value, "open") != 0 && strcmp(value, "restricted") != 0 && strcmp(value, "permission") != 0 &&
+		    strcmp(value, "uncategorized") != 0) {
 			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("invalid reusability \"%s\"", tok),
-			                errhint("Use open, restricted or permission, or several separated by commas.")));
+			                errhint("Use open, restricted, permission or uncategorized, or several separated by "
+			                        "commas.")));
 		}
 		out = lappend(out, value);
 	}
 	if (out == NIL) {
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("reusability must not be empty"),
-		                errhint("Use open, restricted or permission.")));
+		                errhint("Use open, restricted, permission or uncategorized.")));
 	}
 	return out;
 }
