@@ -6,6 +6,7 @@
  * UPDATE each.
  */
 #include "pg/enrich_batch.hpp"
+#include "pg/guc.hpp"
 
 #include "pg/bgworker/shared.hpp"
 #include "pg/datum.hpp"
@@ -244,7 +245,7 @@ WriteResults(int32 model_id, ItemResult *results, int n, bool check_xmin, Enrich
 		if (!r.ok) {
 			Oid ft[5] = {INT8OID, TEXTOID, TEXTOID, INT4OID, INT8OID};
 			Datum fv[5] = {Int64GetDatum(r.queue_id), CStringGetTextDatum(r.error),
-			               CStringGetTextDatum(unpack_sql_state(r.sqlstate)), Int32GetDatum(kEnrichMaxAttempts),
+			               CStringGetTextDatum(unpack_sql_state(r.sqlstate)), Int32GetDatum(guc_enrich_max_attempts),
 			               Int64GetDatum(r.xmin)};
 			const char fnulls[6] = {' ', ' ', ' ', ' ', check_xmin ? ' ' : 'n', '\0'};
 			SPI_execute_with_args(kRecordFailure, 5, ft, fv, fnulls, false, 0);

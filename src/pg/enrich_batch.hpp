@@ -7,7 +7,7 @@
  * parallel decode on threads that never call PostgreSQL, one forward), writes the top
  * concepts with provenance, deletes the successful queue rows and records each refused
  * image on its row (attempts, error, SQLSTATE, next attempt with exponential backoff,
- * dead-lettered after kEnrichMaxAttempts).  Results and queue deletion become visible
+ * dead-lettered after europeana.enrich_max_attempts).  Results and queue deletion become visible
  * together at the commit; a crash before that leaves the rows queued.
  *
  * Two forms:
@@ -34,7 +34,6 @@
 namespace europeana::pg {
 
 constexpr int kEnrichTopK = 3;
-constexpr int kEnrichMaxAttempts = 5;
 
 struct EnrichTarget {
 	const char *model = nullptr; /* model name */

@@ -24,6 +24,7 @@ extern int guc_max_image_bytes;
 extern int guc_fetch_per_host;
 extern bool guc_fetch_allow_private;
 extern int guc_harvest_concurrency;
+extern int guc_enrich_max_attempts;
 
 /* The model named by argument `argno`, or europeana.default_model when it is NULL; raises
  * an error when both are empty. Phase 1. */

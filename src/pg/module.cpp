@@ -41,6 +41,7 @@ int guc_max_image_bytes = 64 * 1024 * 1024;
 int guc_fetch_per_host = 4;
 bool guc_fetch_allow_private = false;
 int guc_harvest_concurrency = 4;
+int guc_enrich_max_attempts = 5;
 
 char *
 ModelArgOrDefault(FunctionCallInfo fcinfo, int argno) {
@@ -133,6 +134,10 @@ _PG_init(void) {
 	                         &guc_fetch_allow_private, false, PGC_SUSET, 0, nullptr, nullptr, nullptr);
 	DefineCustomIntVariable("europeana.harvest_concurrency", "Concepts harvested in parallel by one harvest call.",
 	                        nullptr, &guc_harvest_concurrency, 4, 1, 32, PGC_USERSET, 0, nullptr, nullptr, nullptr);
+	DefineCustomIntVariable("europeana.enrich_max_attempts",
+	                        "Attempts at enriching an image before its queue row is dead-lettered.",
+	                        "Each failed attempt records its error and SQLSTATE and waits longer before the next.",
+	                        &guc_enrich_max_attempts, 5, 1, 100, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
 	/* the workers' settings include PGC_POSTMASTER ones, which can only be defined while
 	 * preloading; without them europeana.worker_count stays undefined, which the queue's
 	 * wake-up trigger tests */

@@ -8,7 +8,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION europeana;
-SELECT plan(126);
+SELECT plan(127);
 
 -- tables and view
 SELECT has_schema('europeana');
@@ -65,6 +65,9 @@ SELECT function_privs_are('europeana', 'harvest', ARRAY['text', 'integer', 'text
 SELECT function_privs_are('europeana', 'fetch_images', ARRAY['integer', 'integer'], 'public', ARRAY[]::text[],
                           'fetch_images is not executable by PUBLIC');
 SELECT is((SELECT context FROM pg_settings WHERE name = 'europeana.api_url'), 'superuser', 'api_url is superuser-only');
+SELECT is((SELECT setting || ' ' || context || ' ' || min_val || '-' || max_val FROM pg_settings
+           WHERE name = 'europeana.enrich_max_attempts'), '5 sighup 1-100',
+          'enrich_max_attempts: 5 by default, server-wide (reload)');
 SELECT is((SELECT current_setting('europeana.api_url')), 'https://api.europeana.eu/record/v2/search.json',
           'api_url defaults to the real Search API');
 SELECT is((SELECT current_setting('europeana.fetch_allow_private')), 'off', 'private addresses are refused by default');
