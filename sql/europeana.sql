@@ -362,7 +362,7 @@ CREATE FUNCTION @extschema@._worker_status(
     OUT images bigint, OUT refused bigint, OUT images_per_second double precision, OUT started_at timestamptz,
     OUT last_batch_at timestamptz, OUT heartbeat timestamptz, OUT last_error text, OUT last_error_at timestamptz)
 RETURNS SETOF record
-LANGUAGE C VOLATILE STRICT PARALLEL RESTRICTED
+LANGUAGE C VOLATILE PARALLEL RESTRICTED
 AS 'MODULE_PATHNAME', 'europeana_worker_status';
 COMMENT ON FUNCTION @extschema@._worker_status() IS
   'One row per background worker slot, read from shared memory; no rows when the library is not preloaded.';
@@ -535,7 +535,7 @@ CREATE FUNCTION @extschema@.available_models(
     OUT quantized boolean, OUT input_width integer, OUT input_height integer, OUT labels integer,
     OUT concepts text[], OUT error text)
 RETURNS SETOF record
-LANGUAGE C VOLATILE STRICT PARALLEL RESTRICTED
+LANGUAGE C VOLATILE PARALLEL RESTRICTED
 AS 'MODULE_PATHNAME', 'europeana_available_models';
 COMMENT ON FUNCTION @extschema@.available_models() IS
   'Models installed in europeana.model_dir with their metadata (weights are not read); error explains a model whose '

@@ -8,7 +8,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION europeana;
-SELECT plan(127);
+SELECT plan(129);
 
 -- tables and view
 SELECT has_schema('europeana');
@@ -96,6 +96,17 @@ SELECT results_eq(
            ('search', 'u'), ('verify_model', 'r')$$,
   'every function has its deliberate parallel label (inference is restricted: a parallel worker would reload the model)');
 SELECT results_eq(
+  $$SELECT p.proname::text COLLATE "default", p.provolatile::text COLLATE "default", p.proisstrict FROM pg_proc p
+    WHERE p.pronamespace = 'europeana'::regnamespace ORDER BY 1$$,
+  $$VALUES ('_classify', 's', false), ('_images_before_write', 'v', false), ('_images_content_replaced', 'v', false),
+           ('_images_enqueue', 'v', false), ('_wake_workers', 'v', false), ('_worker_status', 'v', false),
+           ('available_models', 'v', false), ('classify_image', 's', false), ('classify_image_topk', 's', false),
+           ('concept_id', 's', true), ('enrich', 'v', false), ('fetch_images', 'v', false), ('harvest', 'v', false),
+           ('image_info', 'i', true), ('model_labels', 'v', false), ('register_model', 'v', true),
+           ('request_enrichment', 'v', false), ('search', 'v', false), ('verify_model', 'v', true)$$,
+  'every function has its deliberate volatility and strictness (classification is stable: models are versioned '
+  'files, read once per backend; the sniffer is immutable; the rest read or write state)');
+SELECT results_eq(
   $$SELECT p.proname::text COLLATE "default" FROM pg_proc p WHERE p.pronamespace = 'europeana'::regnamespace
       AND p.prolang = (SELECT oid FROM pg_language WHERE lanname IN ('sql', 'plpgsql') AND oid = p.prolang)
       AND NOT EXISTS (SELECT 1 FROM unnest(p.proconfig) c WHERE c LIKE 'search_path=%') ORDER BY 1$$,
@@ -148,8 +159,12 @@ SELECT is((SELECT count(*)::int FROM europeana.enrichment_queue q JOIN europeana
 
 -- a non-superuser can classify but cannot change the model directory or the pixel limit
 CREATE ROLE europeana_tap_analyst LOGIN;
+CREATE TEMP TABLE analyst_photo AS SELECT pg_read_binary_file(:'samples' || '/parrot.jpg') AS content;
+GRANT SELECT ON analyst_photo TO europeana_tap_analyst;
 SET ROLE europeana_tap_analyst;
 SELECT lives_ok($$SELECT europeana.image_info('\x89504e47'::bytea)$$, 'an analyst can call image_info');
+SELECT is((SELECT model_name FROM europeana.classify_image((SELECT content FROM analyst_photo))),
+          'mobilenet_v2_imagenet_float', 'an analyst can classify');
 SELECT throws_ok($$SET europeana.model_dir = '/tmp'$$, '42501', NULL, 'an analyst cannot set europeana.model_dir');
 SELECT throws_ok($$SET europeana.max_image_pixels = 2000000000$$, '42501', NULL,
                  'an analyst cannot raise europeana.max_image_pixels');

@@ -119,19 +119,22 @@ is "$(q "select count(distinct image_id) from europeana.enrichments e join europ
    "$valid" "the previous model's results are kept"
 q "alter system reset europeana.default_model" >/dev/null; q "select pg_reload_conf()" >/dev/null; sleep 1
 
-# --- images replaced while queued or while their batch is being classified: the result is
-# always the latest content's (a pipelined batch settles only rows unchanged since its claim)
+# --- images replaced while queued, while their batch is being classified, or after it: the
+# result is always the latest content's (a pipelined batch settles only rows unchanged since
+# its claim; new bytes drop the old bytes' results)
 q "create table pair as with l as (select name, content, (europeana.classify_image(content)).label from photos order by name limit 40)
    select a.content as a, b.content as b, b.label as lb from l a, l b where a.label <> b.label limit 1" >/dev/null
-q "insert into europeana.images (name, content) select 'r' || g, a from pair, generate_series(1, 400) g" >/dev/null
-for t in $(seq 0 79); do
-  q "update europeana.images set content = (select b from pair) where name in (select 'r' || g from generate_series($((t * 5 + 1)), $((t * 5 + 5))) g)" >/dev/null
-done
+q "insert into europeana.images (name, content) select 'r' || g, a from pair, generate_series(1, 800) g" >/dev/null
+# once the workers are into them, every one is replaced in one statement: some are enriched
+# already (queued again, their old results dropped), most are queued, and the batches in
+# flight at that moment hold some (pipelined: they must leave them queued as stale)
+wait_until "select count(distinct image_id) >= 32 from europeana.enrichments e join europeana.images i using (image_id) where i.name like 'r%'" 60
+q "update europeana.images set content = (select b from pair) where name like 'r%'" >/dev/null
 wait_until "select count(*) = 0 from europeana.enrichment_queue q join europeana.images i using (image_id) where i.name like 'r%'" 120
 ok $? "the replaced images are drained"
 is "$(q "select count(*) from europeana.images i join europeana.enrichments e using (image_id) join europeana.models m using (model_id)
          where i.name like 'r%' and e.rank = 1 and m.name = 'mobilenet_v2_imagenet_float' and e.label = (select lb from pair)")" \
-   "400" "each of the 400 replaced images carries its new content's result"
+   "800" "each of the 800 replaced images carries its new content's result (none keeps the old one's)"
 if [ "$PIPELINE" = on ]; then
   grep -qE 'pipelined: .* stale [1-9]' "$LOG"
   ok $? "some were replaced while their batch was in flight, and that batch left them queued (stale)"
