@@ -169,7 +169,8 @@ BEGIN
     END IF;
     IF TG_OP = 'UPDATE' THEN
         -- header facts of replaced content are stale, unless the same statement gives new
-        -- ones (fetch_images retrying a failed download sets content, mime_type and size)
+        -- ones (fetch_images retrying a failed download sets content, mime_type and size);
+        -- new values equal to the old ones cannot be told apart and are cleared too
         IF NEW.sha256 IS DISTINCT FROM OLD.sha256
            AND (NEW.mime_type, NEW.width, NEW.height) IS NOT DISTINCT FROM (OLD.mime_type, OLD.width, OLD.height) THEN
             NEW.mime_type := NULL;
@@ -280,6 +281,10 @@ LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    -- A worker or enrich() holding the image's queue row may be writing results of the old
+    -- bytes: wait for it first (no deadlock: it locks the queue row before any result), so
+    -- that the next statement's snapshot sees what it committed, and delete that too.
+    PERFORM 1 FROM @extschema@.enrichment_queue WHERE image_id = NEW.image_id FOR UPDATE;
     DELETE FROM @extschema@.enrichments WHERE image_id = NEW.image_id;
     IF NEW.content IS NULL THEN
         DELETE FROM @extschema@.enrichment_queue WHERE image_id = NEW.image_id;

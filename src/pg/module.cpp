@@ -137,7 +137,7 @@ _PG_init(void) {
 	DefineCustomIntVariable("europeana.enrich_max_attempts",
 	                        "Attempts at enriching an image before its queue row is dead-lettered.",
 	                        "Each failed attempt records its error and SQLSTATE and waits longer before the next.",
-	                        &guc_enrich_max_attempts, 5, 1, 100, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+	                        &guc_enrich_max_attempts, 5, 1, 100, PGC_SUSET, 0, nullptr, nullptr, nullptr);
 	/* the workers' settings include PGC_POSTMASTER ones, which can only be defined while
 	 * preloading; without them europeana.worker_count stays undefined, which the queue's
 	 * wake-up trigger tests */

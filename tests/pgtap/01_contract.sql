@@ -66,8 +66,8 @@ SELECT function_privs_are('europeana', 'fetch_images', ARRAY['integer', 'integer
                           'fetch_images is not executable by PUBLIC');
 SELECT is((SELECT context FROM pg_settings WHERE name = 'europeana.api_url'), 'superuser', 'api_url is superuser-only');
 SELECT is((SELECT setting || ' ' || context || ' ' || min_val || '-' || max_val FROM pg_settings
-           WHERE name = 'europeana.enrich_max_attempts'), '5 sighup 1-100',
-          'enrich_max_attempts: 5 by default, server-wide (reload)');
+           WHERE name = 'europeana.enrich_max_attempts'), '5 superuser 1-100',
+          'enrich_max_attempts: 5 by default, superuser-only');
 SELECT is((SELECT current_setting('europeana.api_url')), 'https://api.europeana.eu/record/v2/search.json',
           'api_url defaults to the real Search API');
 SELECT is((SELECT current_setting('europeana.fetch_allow_private')), 'off', 'private addresses are refused by default');

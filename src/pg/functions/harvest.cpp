@@ -390,21 +390,32 @@ EUROPEANA_PG_FUNCTION(europeana_harvest) {
 	if (interrupted) {
 		/* Record where each unfinished run stopped before PostgreSQL raises the cancel. */
 		HOLD_INTERRUPTS();
-		for (int i = 0; i < nruns; i++) {
-			if (!runs[i].done) {
-				MarkRun(runs[i].run_id, ProcDiePending ? "interrupted" : "cancelled", nullptr, nullptr);
+		/* in a subtransaction, like the page writes: a user trigger on harvest_runs whose
+		 * regex meets the pending cancel must not take the other runs' marks with it */
+		ErrorData *error = europeana::pg::TryInSubtransaction([&] {
+			for (int i = 0; i < nruns; i++) {
+				if (!runs[i].done) {
+					MarkRun(runs[i].run_id, ProcDiePending ? "interrupted" : "cancelled", nullptr, nullptr);
+				}
 			}
+		});
+		if (error != nullptr) {
+			ereport(WARNING, (errcode(error->sqlerrcode),
+			                  errmsg("harvest: the cancelled runs could not be marked: %s", error->message),
+			                  errhint("They stay 'running' until the next harvest call marks them 'interrupted'.")));
+			FreeErrorData(error);
 		}
 		SPI_commit();
 		RESUME_INTERRUPTS();
 		CHECK_FOR_INTERRUPTS();
 	}
-	SPI_finish();
 	if (first_error != nullptr) {
+		/* before SPI_finish, which frees the procedure memory holding the message */
 		ereport(ERROR, (errcode(first_sqlstate), errmsg("%s", first_error),
 		                errhint("%s", *first_hint ? first_hint : "The run is recorded in europeana.harvest_runs; CALL "
 		                                                         "europeana.harvest again to resume it.")));
 	}
+	SPI_finish();
 	PG_RETURN_VOID();
 }
 
