@@ -102,7 +102,7 @@ if grep -l "$API_KEY" "$CLUSTER/server.log" "$FAKES"/*.access.log; then
 fi
 echo "API key: absent from the server log and from $(cat "$FAKES"/*.access.log | wc -l) fake access-log lines"
 
-step "background workers, and the memory of a long CALL, on clusters of their own (TAP)"
+step "background workers and long procedure calls, on clusters of their own (TAP)"
 BUILD="$BUILD" prove -v -e bash tests/workers/workers.t tests/workers/pipelined.t tests/procedures/memory.t tests/procedures/replace.t \
   tests/procedures/fetch_commit.t
 
