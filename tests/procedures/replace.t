@@ -29,7 +29,11 @@ DELETE FROM europeana.enrichment_queue q USING europeana.images i WHERE q.image_
 COMMIT;
 SQL
 a=$!
-sleep 0.5
+# until A holds the row and has written its result (it is in its pg_sleep)
+for _ in $(seq 1 100); do
+  [ "$(q "select count(*) from pg_stat_activity where query like '%pg_sleep(1.5)%' and state = 'active' and pid <> pg_backend_pid()")" = 1 ] && break
+  sleep 0.05
+done
 # B: the content goes away while A is in its batch
 q "update europeana.images set content = null where name = 'x'" >/dev/null
 b=$?
