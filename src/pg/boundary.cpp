@@ -115,6 +115,22 @@ CaptureHint(const char *hint) noexcept {
 	}
 }
 
+namespace {
+
+/* Inside PG_CATCH: undoes the hold-offs `fn` may have left (HOLD_CANCEL_INTERRUPTS around a
+ * write), and takes the error out of the error state, copied into `caller_context`. */
+ErrorData *
+TakeError(MemoryContext caller_context, uint32 interrupt_holdoff, uint32 cancel_holdoff) {
+	InterruptHoldoffCount = interrupt_holdoff;
+	QueryCancelHoldoffCount = cancel_holdoff;
+	MemoryContextSwitchTo(caller_context);
+	ErrorData *edata = CopyErrorData();
+	FlushErrorState();
+	return edata;
+}
+
+} // namespace
+
 ErrorData *
 TryInSubtransactionImpl(void (*fn)(void *), void *arg) {
 	MemoryContext caller_context = CurrentMemoryContext;
@@ -131,11 +147,7 @@ TryInSubtransactionImpl(void (*fn)(void *), void *arg) {
 	}
 	PG_CATCH();
 	{
-		InterruptHoldoffCount = interrupt_holdoff;
-		QueryCancelHoldoffCount = cancel_holdoff;
-		MemoryContextSwitchTo(caller_context);
-		edata = CopyErrorData();
-		FlushErrorState();
+		edata = TakeError(caller_context, interrupt_holdoff, cancel_holdoff);
 		RollbackAndReleaseCurrentSubTransaction();
 	}
 	PG_END_TRY();
@@ -156,12 +168,7 @@ PgCallImpl(void (*fn)(void *), void *arg) {
 	}
 	PG_CATCH();
 	{
-		/* fn may have held interrupts (HOLD_CANCEL_INTERRUPTS around a write) */
-		InterruptHoldoffCount = interrupt_holdoff;
-		QueryCancelHoldoffCount = cancel_holdoff;
-		MemoryContextSwitchTo(caller_context);
-		edata = CopyErrorData();
-		FlushErrorState();
+		edata = TakeError(caller_context, interrupt_holdoff, cancel_holdoff);
 	}
 	PG_END_TRY();
 	if (edata != nullptr) {

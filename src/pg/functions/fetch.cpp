@@ -117,6 +117,14 @@ StoreResult(MemoryContext scratch, const char *record_id, bool ok, const char *u
 	MemoryContextReset(scratch);
 }
 
+/* Commits what is written; a cancel is not acted on inside the commit (PgCall only). */
+void
+CommitHoldingCancel() {
+	HOLD_CANCEL_INTERRUPTS();
+	SPI_commit();
+	RESUME_CANCEL_INTERRUPTS();
+}
+
 } // namespace
 
 /*
@@ -256,11 +264,7 @@ EUROPEANA_PG_FUNCTION(europeana_fetch_images) {
 					     * (and no stored image invisible to the workers) for long while the
 					     * network is slow */
 					    if (since_commit > 0 && std::chrono::steady_clock::now() - first_uncommitted >= kCommitAfter) {
-						    europeana::pg::PgCall([] {
-							    HOLD_CANCEL_INTERRUPTS();
-							    SPI_commit();
-							    RESUME_CANCEL_INTERRUPTS();
-						    });
+						    europeana::pg::PgCall([] { CommitHoldingCancel(); });
 						    since_commit = 0;
 					    }
 					    return false;
@@ -271,11 +275,7 @@ EUROPEANA_PG_FUNCTION(europeana_fetch_images) {
 				}
 				cancelled = true; /* what is written is committed below before the cancel is raised */
 			}
-			europeana::pg::PgCall([] {
-				HOLD_CANCEL_INTERRUPTS();
-				SPI_commit();
-				RESUME_CANCEL_INTERRUPTS();
-			});
+			europeana::pg::PgCall([] { CommitHoldingCancel(); });
 			if (cancelled) {
 				throw europeana::Error(europeana::ErrorKind::Cancelled, "fetch_images cancelled");
 			}

@@ -210,6 +210,19 @@ MarkRun(int64 run_id, const char *status, const char *cursor, const char *error)
 	                      4, t, v, nulls, false, 0);
 }
 
+/* Records every run of the call that is not done yet: `failed` (when given) as 'failed' with
+ * `error`, the others as `status`.  PostgreSQL context only. */
+void
+MarkUnfinishedRuns(ConceptRun *runs, int nruns, const char *status, const ConceptRun *failed = nullptr,
+                   const char *error = nullptr) {
+	for (int i = 0; i < nruns; i++) {
+		if (!runs[i].done) {
+			MarkRun(runs[i].run_id, &runs[i] == failed ? "failed" : status, nullptr, &runs[i] == failed ? error : nullptr);
+			runs[i].done = true;
+		}
+	}
+}
+
 } // namespace
 
 /*
@@ -331,13 +344,7 @@ EUROPEANA_PG_FUNCTION(europeana_harvest) {
 						/* The page is lost and the call ends with this error: the runs are
 						 * recorded first (this one failed, the others interrupted), so that
 						 * any session can resume them, then the error is raised. */
-						for (int i = 0; i < nruns; i++) {
-							if (!runs[i].done) {
-								MarkRun(runs[i].run_id, &runs[i] == &run ? "failed" : "interrupted", nullptr,
-								        &runs[i] == &run ? error->message : nullptr);
-								runs[i].done = true;
-							}
-						}
+						MarkUnfinishedRuns(runs, nruns, "interrupted", &run, error->message);
 						SPI_commit();
 						RESUME_CANCEL_INTERRUPTS();
 						ReThrowError(error);
@@ -392,13 +399,8 @@ EUROPEANA_PG_FUNCTION(europeana_harvest) {
 		HOLD_INTERRUPTS();
 		/* in a subtransaction, like the page writes: a user trigger on harvest_runs whose
 		 * regex meets the pending cancel must not take the other runs' marks with it */
-		ErrorData *error = europeana::pg::TryInSubtransaction([&] {
-			for (int i = 0; i < nruns; i++) {
-				if (!runs[i].done) {
-					MarkRun(runs[i].run_id, ProcDiePending ? "interrupted" : "cancelled", nullptr, nullptr);
-				}
-			}
-		});
+		ErrorData *error = europeana::pg::TryInSubtransaction(
+		    [&] { MarkUnfinishedRuns(runs, nruns, ProcDiePending ? "interrupted" : "cancelled"); });
 		if (error != nullptr) {
 			ereport(WARNING, (errcode(error->sqlerrcode),
 			                  errmsg("harvest: the cancelled runs could not be marked: %s", error->message),
