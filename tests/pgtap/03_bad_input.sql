@@ -18,16 +18,7 @@ INSERT INTO fx SELECT 'random', decode(string_agg(md5(i::text), ''), 'hex') FROM
 INSERT INTO fx VALUES ('empty', ''::bytea);
 INSERT INTO fx SELECT 'jpeg_head_only', substring(content FROM 1 FOR 600) FROM fx WHERE name = 'parrot.jpg';
 
--- Runs a statement; returns 'SQLSTATE|hint' of its error, or 'ok'.
-CREATE FUNCTION pg_temp.outcome(stmt text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE st text; hint text;
-BEGIN
-    EXECUTE stmt;
-    RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, hint = PG_EXCEPTION_HINT;
-    RETURN st || CASE WHEN coalesce(hint, '') <> '' THEN '|hint' ELSE '|no hint' END;
-END $$;
+\ir include/outcome.sql
 
 CREATE FUNCTION pg_temp.classify_sql(fixture text, model text DEFAULT NULL) RETURNS text LANGUAGE sql AS $$
     SELECT format('SELECT europeana.classify_image((SELECT content FROM fx WHERE name = %L), %L)', fixture, model)

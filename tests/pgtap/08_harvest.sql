@@ -78,15 +78,7 @@ SELECT is((SELECT count(*)::int FROM europeana.search('*', 30, 'open', ARRAY['sk
           30, 'search returns the requested number of items');
 SELECT is((SELECT count(*)::int FROM europeana.records), (SELECT count(DISTINCT record_id)::int FROM expected WHERE concept IN ('painting', 'ceramics', 'sculpture') AND n <= 250),
           'search stored nothing');
-CREATE FUNCTION pg_temp.outcome(stmt text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE st text; hint text;
-BEGIN
-    EXECUTE stmt;
-    RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, hint = PG_EXCEPTION_HINT;
-    RETURN st || CASE WHEN coalesce(hint, '') <> '' THEN '|hint' ELSE '|no hint' END;
-END $$;
+\ir include/outcome.sql
 SELECT is(pg_temp.outcome($$SELECT * FROM europeana.search('*', 5, 'uncategorized')$$), 'ok',
           'the API''s fourth reusability value, uncategorized, is accepted');
 SELECT is(pg_temp.outcome($$SELECT * FROM europeana.search('title:(', 5)$$), '22023|hint',

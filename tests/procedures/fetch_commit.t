@@ -7,26 +7,19 @@
 # Needs the extension installed, BUILD with fake-europeana and data/clothing, and ../shared
 # (or EUROPEANA_SHARED) for the pilot's records.
 set -uo pipefail
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-BUILD=$(cd "${BUILD:-$ROOT/build}" && pwd)
+# shellcheck source=tests/procedures/cluster.sh
+source "$(dirname "$0")/cluster.sh"
 SHARED=${EUROPEANA_SHARED:-$ROOT/../shared}
 for need in "$BUILD/fake-europeana" "$BUILD/data/clothing/validation" "$SHARED/europeana-pilot/vocabulary.json"; do
   [ -e "$need" ] || { echo "Bail out! missing $need (run scripts/test.sh)"; exit 1; }
 done
 # shellcheck source=scripts/fake_europeana.sh
 source "$ROOT/scripts/fake_europeana.sh"
-CLUSTER=$BUILD/fetch-commit-test
-mkdir -p "$CLUSTER"
-export PG_CLUSTER_CONF="europeana.worker_count = 0"
-"$ROOT/scripts/pg_cluster.sh" start "$CLUSTER" --preload >/dev/null || { echo "Bail out! cluster did not start"; exit 1; }
-trap '"$ROOT/scripts/pg_cluster.sh" stop "$CLUSTER" >/dev/null 2>&1; stop_fakes' EXIT
+start_cluster fetch-commit-test
 start_fake "$CLUSTER" media-slow --api-key fetch-commit-key --media-faults none --media-latency-ms 400 \
   || { echo "Bail out! the fake server did not start"; exit 1; }
-# shellcheck disable=SC1091
-source "$CLUSTER/env"
 export PGOPTIONS="-c client_min_messages=warning -c europeana.api_url=$FAKE_URL/record/v2/search.json -c europeana.api_key=fetch-commit-key -c europeana.fetch_allow_private=on"
 echo "1..3"
-q() { psql -XAtq -v ON_ERROR_STOP=1 -c "$1" 2>/dev/null; }
 q "create extension europeana" >/dev/null
 q "call europeana.harvest('painting', 30)" >/dev/null
 start=$(date +%s.%N)

@@ -5,19 +5,13 @@
 # without background workers, so that the CALL processes every image.
 # Needs the extension installed and, from scripts/test.sh, BUILD with data/clothing.
 set -uo pipefail
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-BUILD=$(cd "${BUILD:-$ROOT/build}" && pwd)
+# shellcheck source=tests/procedures/cluster.sh
+source "$(dirname "$0")/cluster.sh"
 PHOTO=$(ls -S "$BUILD"/data/clothing/validation/*/*.jpg 2>/dev/null | head -1)   # the largest
 [ -n "$PHOTO" ] || { echo "Bail out! missing test data: $BUILD/data/clothing/validation (run scripts/test.sh)"; exit 1; }
-CLUSTER=$BUILD/memory-test
-export PG_CLUSTER_CONF="europeana.worker_count = 0"
-"$ROOT/scripts/pg_cluster.sh" start "$CLUSTER" --preload >/dev/null || { echo "Bail out! cluster did not start"; exit 1; }
-trap '"$ROOT/scripts/pg_cluster.sh" stop "$CLUSTER" >/dev/null 2>&1' EXIT
-# shellcheck disable=SC1091
-source "$CLUSTER/env"
+start_cluster memory-test
 LOG=$CLUSTER/server.log
 echo "1..3"
-q() { psql -XAtq -v ON_ERROR_STOP=1 -c "$1" 2>/dev/null; }
 q "create extension europeana" >/dev/null
 q "insert into europeana.images (name, content) select g::text, pg_read_binary_file('$PHOTO') from generate_series(1, 600) g" >/dev/null
 bytes=$(q "select byte_size from europeana.images limit 1")

@@ -5,16 +5,10 @@
 # both commit, no result and no queue row may be left for the image. A cluster of its own,
 # without background workers.
 set -uo pipefail
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-BUILD=$(cd "${BUILD:-$ROOT/build}" && pwd)
-CLUSTER=$BUILD/replace-test
-export PG_CLUSTER_CONF="europeana.worker_count = 0"
-"$ROOT/scripts/pg_cluster.sh" start "$CLUSTER" --preload >/dev/null || { echo "Bail out! cluster did not start"; exit 1; }
-trap '"$ROOT/scripts/pg_cluster.sh" stop "$CLUSTER" >/dev/null 2>&1' EXIT
-# shellcheck disable=SC1091
-source "$CLUSTER/env"
+# shellcheck source=tests/procedures/cluster.sh
+source "$(dirname "$0")/cluster.sh"
+start_cluster replace-test
 echo "1..3"
-q() { psql -XAtq -v ON_ERROR_STOP=1 -c "$1" 2>/dev/null; }
 q "create extension europeana" >/dev/null
 q "insert into europeana.images (name, content) values ('x', '\\x0102030405')" >/dev/null
 model=$(q "select (europeana.register_model('mobilenet_v2_imagenet_float')).model_id")
