@@ -123,7 +123,8 @@ CREATE TABLE @extschema@.record_concepts (
     labelled_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (record_id, concept_id)
 );
-CREATE INDEX ON @extschema@.record_concepts (concept_id);
+CREATE INDEX record_concepts_concept_id_idx ON @extschema@.record_concepts (concept_id);
+COMMENT ON INDEX @extschema@.record_concepts_concept_id_idx IS 'Records of a concept (harvest_progress, dataset).';
 COMMENT ON TABLE @extschema@.record_concepts IS
   'Concept labels of records (a record harvested under several concepts has several labels: the pilot''s '
   'multi-label dataset).';
@@ -148,7 +149,8 @@ CREATE TABLE @extschema@.images (
     updated_at      timestamptz NOT NULL DEFAULT now()
 );
 ALTER TABLE @extschema@.images ALTER COLUMN content SET STORAGE EXTERNAL;
-CREATE INDEX ON @extschema@.images (sha256);
+CREATE INDEX images_sha256_idx ON @extschema@.images (sha256);
+COMMENT ON INDEX @extschema@.images_sha256_idx IS 'Images by content hash: finds duplicate bytes.';
 COMMENT ON TABLE @extschema@.images IS
   'Image bytes (bytea, storage EXTERNAL: JPEGs do not compress) of a record, or inserted directly (record_id NULL); '
   'fetch status and error for downloads. byte_size and sha256 are maintained by a trigger.';
@@ -188,6 +190,8 @@ COMMENT ON FUNCTION @extschema@._images_before_write() IS
 CREATE TRIGGER images_before_write
     BEFORE INSERT OR UPDATE OF content ON @extschema@.images
     FOR EACH ROW EXECUTE FUNCTION @extschema@._images_before_write();
+COMMENT ON TRIGGER images_before_write ON @extschema@.images IS
+  'Keeps byte_size and sha256 in step with content; clears stale header facts.';
 
 -------------------------------------------------------------------------------
 -- Models, enrichment queue and results
@@ -224,7 +228,9 @@ CREATE TABLE @extschema@.enrichment_queue (
     -- an image is queued at most once per model (NULL, the default model, counts as one model)
     UNIQUE NULLS NOT DISTINCT (image_id, model_id)
 );
-CREATE INDEX ON @extschema@.enrichment_queue (next_attempt_at) WHERE dead_at IS NULL;
+CREATE INDEX enrichment_queue_next_attempt_at_idx ON @extschema@.enrichment_queue (next_attempt_at) WHERE dead_at IS NULL;
+COMMENT ON INDEX @extschema@.enrichment_queue_next_attempt_at_idx IS
+  'Live queue rows in claiming order (next_attempt_at); dead-lettered rows are left out.';
 COMMENT ON TABLE @extschema@.enrichment_queue IS
   'Images waiting for enrichment, at most once per model (model_id NULL: the default model of whoever processes it). '
   'Claimed with FOR UPDATE SKIP LOCKED; a poison image records attempts and last error and is dead-lettered '
@@ -242,7 +248,8 @@ CREATE TABLE @extschema@.enrichments (
     created_at      timestamptz NOT NULL DEFAULT now(),
     UNIQUE (image_id, model_id, rank)
 );
-CREATE INDEX ON @extschema@.enrichments (concept_id) WHERE rank = 1;
+CREATE INDEX enrichments_concept_id_idx ON @extschema@.enrichments (concept_id) WHERE rank = 1;
+COMMENT ON INDEX @extschema@.enrichments_concept_id_idx IS 'Images by their best concept (rank 1).';
 
 -- Ingest: a stored or replaced image is queued for enrichment. Plain SQL, so the inserting
 -- transaction never loads the inference library; the queue row commits with the image.
@@ -270,6 +277,8 @@ CREATE TRIGGER images_enqueue
     AFTER INSERT OR UPDATE OF content ON @extschema@.images
     FOR EACH ROW WHEN (NEW.content IS NOT NULL)
     EXECUTE FUNCTION @extschema@._images_enqueue();
+COMMENT ON TRIGGER images_enqueue ON @extschema@.images IS
+  'Queues a stored or replaced image for enrichment.';
 
 -- Replaced content: results that describe the old bytes are dropped (until the new bytes are
 -- enriched, an image has no results rather than wrong ones); content set to NULL leaves
@@ -300,6 +309,8 @@ CREATE TRIGGER images_content_replaced
     AFTER UPDATE OF content ON @extschema@.images
     FOR EACH ROW WHEN (OLD.sha256 IS DISTINCT FROM NEW.sha256)
     EXECUTE FUNCTION @extschema@._images_content_replaced();
+COMMENT ON TRIGGER images_content_replaced ON @extschema@.images IS
+  'Drops the results of replaced bytes; a NULL content leaves nothing queued.';
 
 CREATE VIEW @extschema@.queue_status AS
 SELECT count(*) FILTER (WHERE dead_at IS NULL AND attempts = 0) AS pending,
@@ -326,6 +337,8 @@ CREATE TRIGGER enrichment_queue_wake
     FOR EACH STATEMENT
     WHEN (coalesce(pg_catalog.current_setting('europeana.worker_count', true), '0') <> '0')
     EXECUTE FUNCTION @extschema@._wake_workers();
+COMMENT ON TRIGGER enrichment_queue_wake ON @extschema@.enrichment_queue IS
+  'Wakes the background workers when the transaction that queued work commits.';
 
 CREATE FUNCTION @extschema@.request_enrichment(model text DEFAULT NULL, only_missing boolean DEFAULT true)
 RETURNS bigint

@@ -8,7 +8,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION europeana;
-SELECT plan(129);
+SELECT plan(131);
 
 -- tables and view
 SELECT has_schema('europeana');
@@ -125,6 +125,13 @@ SELECT is(
      AND NOT (d.classid = 'pg_type'::regclass AND (SELECT typtype FROM pg_type WHERE oid = d.objid) <> 'c')
      AND obj_description(d.objid, (SELECT relname FROM pg_class WHERE oid = d.classid)) IS NULL),
   NULL, 'every table, view, function and composite type of the extension has a COMMENT');
+SELECT is((SELECT string_agg(t.tgname, ', ') FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+           WHERE c.relnamespace = 'europeana'::regnamespace AND NOT t.tgisinternal
+             AND obj_description(t.oid, 'pg_trigger') IS NULL), NULL, 'every trigger of the extension has a COMMENT');
+SELECT is((SELECT string_agg(i.indexrelid::regclass::text, ', ') FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
+           WHERE c.relnamespace = 'europeana'::regnamespace AND NOT i.indisprimary AND NOT i.indisunique
+             AND obj_description(i.indexrelid, 'pg_class') IS NULL), NULL,
+          'every index of the extension other than its keys has a COMMENT');
 
 -- privileges
 SELECT function_privs_are('europeana', 'classify_image', ARRAY['bytea', 'text'], 'public', ARRAY['EXECUTE']);
