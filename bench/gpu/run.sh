@@ -111,16 +111,17 @@ unsample() {
     t = 0; for (i = 2; i <= 11; i++) t += b[i] - a[i]; idle = (b[5] - a[5]) + (b[6] - a[6]); printf "%.0f", 100 * (t - idle) / t }')
   echo "gpu_util=$(awk -F', ' '$2 > 0 { s += $2; n++ } END { printf "%.0f", n ? s / n : 0 }' "$1.gpu") cpu_busy=$busy"
 }
-# run_enrich LABEL MODEL PRECISION [GPU_JPEG [PIPELINE [THREADS [BATCH [REPEAT]]]]]: drain N images
-# (REPEAT x N when given),
+# run_enrich LABEL MODEL PRECISION [GPU_JPEG [PIPELINE [THREADS [BATCH [REPEAT [BLOCK]]]]]]: drain N
+# images (REPEAT x N when given; BLOCK: JPEGs per nvJPEG call),
 # print images/s, utilisation. A run that does not drain within DRAIN_TIMEOUT seconds is
 # reported as failed and the cluster is restarted.
 DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-90}
 run_enrich() {
-  local label=$1 model=$2 precision=$3 gpu_jpeg=${4:-off} pipeline=${5:-auto} threads=${6:-$PER_GPU_CORES} batch=${7:-$BATCH} repeat=${8:-1}
+  local label=$1 model=$2 precision=$3 gpu_jpeg=${4:-off} pipeline=${5:-auto} threads=${6:-$PER_GPU_CORES} batch=${7:-$BATCH} repeat=${8:-1} block=${9:-64}
   psql -XAtq -c "ALTER SYSTEM SET europeana.default_model = '$model'" -c "ALTER SYSTEM SET europeana.worker_precision = '$precision'" \
     -c "ALTER SYSTEM SET europeana.worker_gpu_jpeg = $gpu_jpeg" -c "ALTER SYSTEM SET europeana.worker_pipeline = $pipeline" \
     -c "ALTER SYSTEM SET europeana.worker_threads = $threads" -c "ALTER SYSTEM SET europeana.batch_size = $batch" \
+    -c "ALTER SYSTEM SET europeana.worker_gpu_jpeg_block = $block" \
     -c "SELECT pg_reload_conf()" >/dev/null
   sleep 1
   psql -XAtq -c "DELETE FROM europeana.images" >/dev/null
@@ -148,7 +149,7 @@ SQL
   util=$(unsample "$WORK/$label")
   secs=$(grep -o 'seconds=[0-9.]*' "$OUT/run_$label.txt" | cut -d= -f2)
   done=$(grep -E '^[0-9]+$' "$OUT/run_$label.txt" | head -1)
-  echo "$label model=$model precision=$precision gpu_jpeg=$gpu_jpeg pipeline=$pipeline threads=$threads images=$done seconds=$secs rate=$(awk -v n="$done" -v s="$secs" 'BEGIN { printf "%.1f", n / s }') $util" | tee -a "$OUT/enrich.txt"
+  echo "$label model=$model precision=$precision gpu_jpeg=$gpu_jpeg pipeline=$pipeline threads=$threads block=$block images=$done seconds=$secs rate=$(awk -v n="$done" -v s="$secs" 'BEGIN { printf "%.1f", n / s }') $util" | tee -a "$OUT/enrich.txt"
   psql -XAtq -c "CREATE TABLE IF NOT EXISTS top1 (label text, name text, concept text, evidence text)" \
     -c "INSERT INTO top1 SELECT '$label', i.name, c.name, e.label FROM europeana.enrichments e JOIN europeana.images i USING (image_id) LEFT JOIN europeana.concepts c USING (concept_id) WHERE e.rank = 1" >/dev/null
 }
@@ -164,7 +165,9 @@ run_enrich r50_fp16_nopipeline_1gpu resnet50_random fp16 on off
 run_enrich r50_fp16_b512_1gpu resnet50_random fp16 on auto "$PER_GPU_CORES" 512
 run_enrich r50_fp16_cpudecode_1gpu resnet50_random fp16 off
 run_enrich r50_fp16_shared_1gpu resnet50_random fp16 shared
-run_enrich r50_fp16_shared4_1gpu resnet50_random fp16 shared auto 4
+# nvJPEG blocks of 128 and 256 JPEGs instead of 64
+run_enrich r50_fp16_block128_1gpu resnet50_random fp16 on auto "$PER_GPU_CORES" "$BATCH" 1 128
+run_enrich r50_fp16_block256_1gpu resnet50_random fp16 on auto "$PER_GPU_CORES" "$BATCH" 1 256
 run_enrich r50_fp32_1gpu resnet50_random fp32 on
 run_enrich mnv2_fp16_1gpu mobilenet_v2_imagenet_float fp16 on
 run_enrich mnv2_fp32_1gpu mobilenet_v2_imagenet_float fp32 on
@@ -190,6 +193,8 @@ if [ "$GPUS" -gt 1 ]; then
   devices=$(seq -s, 0 $((GPUS - 1)) | sed 's/\([0-9]\+\)/cuda:\1/g')
   start_cluster "$GPUS" "$devices"
   run_enrich "r50_fp16_${GPUS}gpu" resnet50_random fp16 on
+  # scaling on 5 x N images, against the one-GPU run on as many
+  DRAIN_TIMEOUT=$((DRAIN_TIMEOUT * 3)) run_enrich "r50_fp16_x5_${GPUS}gpu" resnet50_random fp16 on auto "$PER_GPU_CORES" "$BATCH" 5
   run_enrich "r50_fp16_b512_${GPUS}gpu" resnet50_random fp16 on auto "$PER_GPU_CORES" 512
   run_enrich "mnv2_fp16_${GPUS}gpu" mobilenet_v2_imagenet_float fp16 on
 fi
@@ -203,7 +208,7 @@ step "done"
   echo "--- pilot-style pipeline (b)"; cat "$OUT/pipeline.txt"
   echo "--- ours, end to end (c)"; cat "$OUT/enrich.txt"
   echo "--- top-1 agreement (fp16 vs fp32; GPU vs CPU JPEG decoding)"; cat "$OUT/agreement.txt"
-  echo "--- worker batches by stage (last of each run)"; grep -E 'europeana worker [0-9]+: [0-9]+ images' "$OUT"/server*.log | tail -16 | sed 's/^.*LOG: *//'
+  echo "--- worker batches by stage (last of each run)"; grep -E 'europeana worker [0-9]+: [0-9]+ images' "$OUT"/server*.log | tail -24 | sed 's/^.*LOG: *//'
 } | tee "$OUT/results.txt"
 # the table for bench/gpu/RESULTS.md (a failing report does not fail the measurements)
 bench/gpu/report.sh "$OUT" | tee "$OUT/table.md" || true

@@ -33,11 +33,13 @@ SELECT results_eq(
   $$SELECT name::text, context::text, setting FROM pg_settings
     WHERE name IN ('europeana.worker_count', 'europeana.database', 'europeana.worker_devices', 'europeana.batch_size',
                    'europeana.worker_naptime', 'europeana.worker_threads', 'europeana.worker_precision',
-                   'europeana.worker_gpu_jpeg', 'europeana.worker_pipeline', 'europeana.log_batches') ORDER BY name$$,
+                   'europeana.worker_gpu_jpeg', 'europeana.worker_gpu_jpeg_block', 'europeana.worker_pipeline',
+                   'europeana.log_batches') ORDER BY name$$,
   $$VALUES ('europeana.batch_size', 'sighup', '16'), ('europeana.database', 'postmaster', 'europeana_idle'),
            ('europeana.log_batches', 'sighup', 'off'),
            ('europeana.worker_count', 'postmaster', '1'), ('europeana.worker_devices', 'sighup', 'cpu'),
-           ('europeana.worker_gpu_jpeg', 'sighup', 'on'), ('europeana.worker_naptime', 'sighup', '10'),
+           ('europeana.worker_gpu_jpeg', 'sighup', 'on'), ('europeana.worker_gpu_jpeg_block', 'sighup', '64'),
+           ('europeana.worker_naptime', 'sighup', '10'),
            ('europeana.worker_pipeline', 'sighup', 'auto'),
            ('europeana.worker_precision', 'sighup', 'auto'), ('europeana.worker_threads', 'sighup', '0')$$,
   'worker settings: count and database need a restart, the rest reload with SIGHUP');

@@ -718,6 +718,7 @@ ClassifyBatchGpuDecode(std::vector<BatchItem> items, LoadedModel &m, const Class
 	DecodeWork work(items, spec, options, host.data_ptr<float>(), static_cast<bool>(fetch));
 	std::vector<BatchOutcome> &out = work.Outcomes();
 	std::vector<DecodedImage> &decoded = work.Decoded();
+	GpuTimelineStart(m.device.index());
 	const bool exclusive = settings.gpu_jpeg == ClassifierSettings::GpuJpeg::On;
 	/* On: the JPEGs the GPU suits are its own, the threads never take them */
 	std::vector<ImageHeader> headers(n);
@@ -847,7 +848,17 @@ ClassifyBatchGpuDecode(std::vector<BatchItem> items, LoadedModel &m, const Class
 	const int64_t max_batch = spec.max_batch > 0 ? spec.max_batch : batch.size(0);
 	std::vector<float> probs;
 	for (int64_t g = 0; g < batch.size(0); g += max_batch) {
-		Collect(m, LaunchForward(m, batch.narrow(0, g, std::min(max_batch, batch.size(0) - g)), pad_rows), &probs);
+		GpuTimelineMark(GpuStage::Other);
+		const at::Tensor launched = LaunchForward(m, batch.narrow(0, g, std::min(max_batch, batch.size(0) - g)), pad_rows);
+		GpuTimelineMark(GpuStage::Forward);
+		Collect(m, launched, &probs);
+	}
+	const GpuStageTimes times = GpuTimelineRead();
+	if (times.valid) {
+		last_stats.gpu_decode_ms = times.decode_ms;
+		last_stats.gpu_preprocess_ms = times.preprocess_ms;
+		last_stats.gpu_forward_ms = times.forward_ms;
+		last_stats.gpu_other_ms = times.other_ms;
 	}
 	ScoreInto(spec, probs, good, out, decoded);
 	return std::move(out);

@@ -130,6 +130,9 @@ std::vector<BatchOutcome> ClassifyBatchOrEach(const std::vector<BatchItem> &item
 struct BatchDecodeStats {
 	int gpu_decoded = 0; /* by nvJPEG */
 	int cpu_decoded = 0; /* by the decode threads (and the calling thread) */
+	/* With nvJPEG: the GPU stream's time in the batch's stages (CUDA events), in ms; -1 when
+	 * not measured.  other: idle, or uploading CPU-decoded rows. */
+	double gpu_decode_ms = -1, gpu_preprocess_ms = -1, gpu_forward_ms = -1, gpu_other_ms = -1;
 };
 BatchDecodeStats LastBatchDecodeStats() noexcept;
 

@@ -3,6 +3,7 @@
  */
 #include "core/classify/gpu_jpeg.hpp"
 
+#include "core/classify/gpu_preprocess.hpp"
 #include "core/common/error.hpp"
 
 #include <ATen/ATen.h>
@@ -10,6 +11,7 @@
 #include <c10/cuda/CUDAGuard.h>
 #include <array>
 #include <cmath>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <nvjpeg.h>
@@ -18,12 +20,18 @@ namespace europeana::core {
 
 namespace {
 
+/* Two batched-decode states used in turn: a block's state is re-initialised only once the
+ * decode that last used it has finished on the stream (its event), so that the host part of
+ * one block's decode (parsing, submission) overlaps the GPU part of the previous one. */
+constexpr int kStates = 2;
+
 struct NvJpeg {
 	nvjpegHandle_t handle = nullptr;
-	nvjpegJpegState_t state = nullptr;
+	nvjpegJpegState_t state[kStates] = {nullptr, nullptr};
+	cudaEvent_t decoded[kStates] = {nullptr, nullptr};
+	bool in_use[kStates] = {false, false};
+	int next = 0;
 	std::string backend; /* the one nvjpegCreateEx accepted */
-	at::Tensor mean, stdv; /* of the last input spec, on the device */
-	std::array<float, 6> mean_std {};
 	std::string error;
 };
 
@@ -54,12 +62,46 @@ StateFor(int device) {
 	if (s->handle == nullptr) {
 		s->error = "nvjpegCreateEx failed for every backend";
 	}
-	if (s->handle != nullptr && nvjpegJpegStateCreate(s->handle, &s->state) != NVJPEG_STATUS_SUCCESS) {
-		s->error = "nvjpegJpegStateCreate failed";
-		s->handle = nullptr;
+	for (int k = 0; k < kStates && s->handle != nullptr; k++) {
+		if (nvjpegJpegStateCreate(s->handle, &s->state[k]) != NVJPEG_STATUS_SUCCESS ||
+		    cudaEventCreateWithFlags(&s->decoded[k], cudaEventDisableTiming) != cudaSuccess) {
+			s->error = "nvjpegJpegStateCreate failed";
+			s->handle = nullptr;
+		}
 	}
 	states[device] = s;
 	return s;
+}
+
+/* The stage timeline of the current batch: events recorded on the stream at stage ends,
+ * read once the stream has been synchronised (after the forward pass). */
+struct Timeline {
+	int device = -1;      /* of the open timeline; -1: none */
+	int pool_device = -1; /* of the events in the pool */
+	std::vector<cudaEvent_t> pool; /* reused from batch to batch */
+	std::vector<GpuStage> stages;  /* stages[k]: what the stream did between event k-1 and k */
+	bool broken = false;
+};
+
+Timeline timeline;
+
+cudaEvent_t
+NextEvent() {
+	const size_t k = timeline.stages.size();
+	if (k == timeline.pool.size()) {
+		cudaEvent_t e = nullptr;
+		if (cudaEventCreate(&e) != cudaSuccess) {
+			timeline.broken = true;
+			return nullptr;
+		}
+		timeline.pool.push_back(e);
+	}
+	return timeline.pool[k];
+}
+
+cudaStream_t
+StreamOf(int device) {
+	return at::cuda::getCurrentCUDAStream(static_cast<c10::DeviceIndex>(device)).stream();
 }
 
 } // namespace
@@ -69,6 +111,67 @@ GpuJpegAvailable(int device, std::string *backend) {
 	NvJpeg *s = StateFor(device);
 	*backend = s->handle == nullptr ? s->error : s->backend;
 	return s->handle != nullptr;
+}
+
+void
+GpuTimelineStart(int device) {
+	if (device != timeline.pool_device) { /* events belong to the device they were made on */
+		for (cudaEvent_t e : timeline.pool) {
+			cudaEventDestroy(e);
+		}
+		timeline.pool.clear();
+		timeline.pool_device = device;
+	}
+	timeline.device = device;
+	timeline.stages.clear();
+	timeline.broken = false;
+	GpuTimelineMark(GpuStage::Start);
+}
+
+void
+GpuTimelineMark(GpuStage stage) {
+	if (timeline.device < 0 || timeline.broken) {
+		return;
+	}
+	cudaEvent_t e = NextEvent();
+	if (e == nullptr || cudaEventRecord(e, StreamOf(timeline.device)) != cudaSuccess) {
+		timeline.broken = true;
+		return;
+	}
+	timeline.stages.push_back(stage);
+}
+
+GpuStageTimes
+GpuTimelineRead() {
+	GpuStageTimes t;
+	if (timeline.device < 0 || timeline.broken || timeline.stages.size() < 2) {
+		timeline.device = -1;
+		return t;
+	}
+	for (size_t k = 1; k < timeline.stages.size(); k++) {
+		float ms = 0.0f;
+		if (cudaEventElapsedTime(&ms, timeline.pool[k - 1], timeline.pool[k]) != cudaSuccess) {
+			timeline.device = -1;
+			return GpuStageTimes();
+		}
+		switch (timeline.stages[k]) {
+		case GpuStage::Decode:
+			t.decode_ms += ms;
+			break;
+		case GpuStage::Preprocess:
+			t.preprocess_ms += ms;
+			break;
+		case GpuStage::Forward:
+			t.forward_ms += ms;
+			break;
+		default:
+			t.other_ms += ms;
+			break;
+		}
+	}
+	t.valid = true;
+	timeline.device = -1;
+	return t;
 }
 
 std::vector<bool>
@@ -81,11 +184,11 @@ GpuDecodeJpegs(int device, const std::vector<ByteView> &jpegs, const std::vector
 		return ok;
 	}
 	c10::cuda::CUDAGuard guard(static_cast<c10::DeviceIndex>(device));
-	cudaStream_t stream = at::cuda::getCurrentCUDAStream(static_cast<c10::DeviceIndex>(device)).stream();
+	cudaStream_t stream = StreamOf(device);
 
 	/* sizes first: one device buffer holds every decoded image (interleaved RGB) */
-	std::vector<int> widths(n), heights(n);
-	std::vector<size_t> offsets(n);
+	std::vector<ResampleJob> jobs;
+	std::vector<size_t> offsets;
 	std::vector<size_t> take; /* items nvJPEG accepts */
 	size_t total = 0;
 	for (size_t k = 0; k < n; k++) {
@@ -97,9 +200,10 @@ GpuDecodeJpegs(int device, const std::vector<ByteView> &jpegs, const std::vector
 		    components != 3 || w[0] <= 0 || h[0] <= 0) {
 			continue;
 		}
-		widths[k] = w[0];
-		heights[k] = h[0];
-		offsets[k] = total;
+		ResampleJob job = ResampleJobFor(w[0], h[0], spec.resize_shorter, spec.crop_width, spec.crop_height);
+		job.row = rows[k];
+		jobs.push_back(job);
+		offsets.push_back(total);
 		total += static_cast<size_t>(w[0]) * h[0] * 3;
 		take.push_back(k);
 	}
@@ -111,68 +215,54 @@ GpuDecodeJpegs(int device, const std::vector<ByteView> &jpegs, const std::vector
 	std::vector<const unsigned char *> datas;
 	std::vector<size_t> lengths;
 	std::vector<nvjpegImage_t> outputs;
-	for (size_t k : take) {
-		datas.push_back(jpegs[k].data);
-		lengths.push_back(jpegs[k].size);
+	for (size_t t = 0; t < take.size(); t++) {
+		datas.push_back(jpegs[take[t]].data);
+		lengths.push_back(jpegs[take[t]].size);
 		nvjpegImage_t out {};
-		out.channel[0] = buffer.data_ptr<uint8_t>() + offsets[k];
-		out.pitch[0] = static_cast<unsigned int>(widths[k]) * 3;
+		out.channel[0] = buffer.data_ptr<uint8_t>() + offsets[t];
+		out.pitch[0] = static_cast<unsigned int>(jobs[t].width) * 3;
 		outputs.push_back(out);
+		jobs[t].src = out.channel[0];
 	}
 	const int batch = static_cast<int>(take.size());
-	/* The state's buffers are resized by the initialisation: the previous block's decode on
-	 * this stream must be over first (block sizes vary). */
-	if (cudaStreamSynchronize(stream) != cudaSuccess) {
+	/* A state's buffers are resized by its initialisation: the decode that last used it must
+	 * be over first (block sizes vary).  The other state's decode may still run. */
+	const int slot = s->next;
+	s->next = (s->next + 1) % kStates;
+	if (s->in_use[slot] && cudaEventSynchronize(s->decoded[slot]) != cudaSuccess) {
 		return ok;
 	}
-	if (nvjpegDecodeBatchedInitialize(s->handle, s->state, batch, 1, NVJPEG_OUTPUT_RGBI) != NVJPEG_STATUS_SUCCESS ||
-	    nvjpegDecodeBatched(s->handle, s->state, datas.data(), lengths.data(), outputs.data(), stream) !=
+	s->in_use[slot] = false;
+	GpuTimelineMark(GpuStage::Other);
+	if (nvjpegDecodeBatchedInitialize(s->handle, s->state[slot], batch, 1, NVJPEG_OUTPUT_RGBI) !=
+	        NVJPEG_STATUS_SUCCESS ||
+	    nvjpegDecodeBatched(s->handle, s->state[slot], datas.data(), lengths.data(), outputs.data(), stream) !=
 	        NVJPEG_STATUS_SUCCESS) {
-		return ok; /* e.g. a stream the hardware engine does not support: all go to the CPU */
+		/* e.g. a stream the hardware engine does not support: all go to the CPU.  What was
+		 * queued must finish before the state is used again. */
+		s->in_use[slot] = cudaEventRecord(s->decoded[slot], stream) == cudaSuccess;
+		return ok;
 	}
+	s->in_use[slot] = cudaEventRecord(s->decoded[slot], stream) == cudaSuccess;
+	GpuTimelineMark(GpuStage::Decode);
 
-	/* preprocess each image with ATen on the same stream */
-	/* mean and std live on the device, made once per spec: an upload per block would wait
-	 * for the decode just queued */
-	const std::array<float, 6> ms = {spec.mean[0], spec.mean[1], spec.mean[2], spec.std[0], spec.std[1], spec.std[2]};
-	if (!s->mean.defined() || ms != s->mean_std) {
-		s->mean = at::tensor(std::vector<float>(spec.mean.begin(), spec.mean.end()), dest.options()).view({3, 1, 1});
-		s->stdv = at::tensor(std::vector<float>(spec.std.begin(), spec.std.end()), dest.options()).view({3, 1, 1});
-		s->mean_std = ms;
+	/* the jobs travel through pinned memory (an asynchronous copy, ordered on the stream) */
+	const int64_t job_bytes = static_cast<int64_t>(jobs.size() * sizeof(ResampleJob));
+	at::Tensor jobs_host = at::empty({job_bytes}, at::TensorOptions().dtype(at::kByte).pinned_memory(true));
+	std::memcpy(jobs_host.data_ptr<uint8_t>(), jobs.data(), static_cast<size_t>(job_bytes));
+	at::Tensor jobs_dev = jobs_host.to(buffer.device(), /*non_blocking=*/true);
+	ResampleNorm norm {};
+	for (int c = 0; c < 3; c++) {
+		norm.mean[c] = spec.mean[static_cast<size_t>(c)];
+		norm.inv_std[c] = 1.0f / spec.std[static_cast<size_t>(c)];
 	}
-	const at::Tensor &mean = s->mean;
-	const at::Tensor &stdv = s->stdv;
-	for (size_t t = 0; t < take.size(); t++) {
-		const size_t k = take[t];
-		const int w = widths[k], h = heights[k];
-		at::Tensor img = buffer.narrow(0, static_cast<int64_t>(offsets[k]), static_cast<int64_t>(w) * h * 3)
-		                     .view({h, w, 3})
-		                     .permute({2, 0, 1})
-		                     .unsqueeze(0)
-		                     .to(at::kFloat);
-		int tw = spec.crop_width, th = spec.crop_height;
-		if (spec.resize_shorter > 0) {
-			const int r = spec.resize_shorter;
-			if (w <= h) {
-				tw = r;
-				th = static_cast<int>(static_cast<int64_t>(r) * h / w);
-			} else {
-				tw = static_cast<int>(static_cast<int64_t>(r) * w / h);
-				th = r;
-			}
-		}
-		tw = std::max(tw, spec.crop_width);
-		th = std::max(th, spec.crop_height);
-		at::Tensor resized = (tw == w && th == h) ? img
-		                                          : at::_upsample_bilinear2d_aa(img, std::vector<int64_t> {th, tw}, false,
-		                                                                        std::nullopt, std::nullopt);
-		const int top = static_cast<int>(std::nearbyint((th - spec.crop_height) / 2.0));
-		const int left = static_cast<int>(std::nearbyint((tw - spec.crop_width) / 2.0));
-		at::Tensor crop = resized[0].narrow(1, top, spec.crop_height).narrow(2, left, spec.crop_width);
-		if (!spec.rgb) {
-			crop = crop.flip(0);
-		}
-		dest[rows[k]].copy_((crop / 255.0f - mean) / stdv);
+	norm.bgr = spec.rgb ? 0 : 1;
+	if (LaunchResample(reinterpret_cast<const ResampleJob *>(jobs_dev.data_ptr<uint8_t>()), batch, norm,
+	                   spec.crop_width, spec.crop_height, dest.data_ptr<float>(), stream) != cudaSuccess) {
+		return ok;
+	}
+	GpuTimelineMark(GpuStage::Preprocess);
+	for (size_t k : take) {
 		ok[k] = true;
 	}
 	return ok;

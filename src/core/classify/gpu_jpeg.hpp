@@ -22,10 +22,28 @@ namespace europeana::core {
  * device); *backend names the backend ("hardware" or "hybrid") or why not. */
 bool GpuJpegAvailable(int device, std::string *backend);
 
+/* What the device's stream did between two marks of a batch's timeline. */
+enum class GpuStage { Start, Decode, Preprocess, Forward, Other };
+
+/* GPU time of a batch by stage, in ms (CUDA events on the stream).  other_ms: the stream was
+ * idle or busy with anything else (uploads of CPU-decoded rows, waiting for the host). */
+struct GpuStageTimes {
+	bool valid = false;
+	double decode_ms = 0, preprocess_ms = 0, forward_ms = 0, other_ms = 0;
+};
+
+/* A batch's timeline on `device`'s current stream: Start records the first event, each Mark
+ * ends a stage; Read, once the stream has been synchronised, sums the stages and ends it.
+ * GpuDecodeJpegs marks its own stages while a timeline is open. */
+void GpuTimelineStart(int device);
+void GpuTimelineMark(GpuStage stage);
+GpuStageTimes GpuTimelineRead();
+
 /* Decodes jpegs[k] (baseline JPEGs with 3 components and no EXIF rotation: the caller
- * checks the header) on `device`, preprocesses it as the CPU path does (torchvision
- * Resize(shorter side) with antialiasing, CenterCrop, scale, mean/std) and writes it into
- * row rows[k] of `dest`, a contiguous float [N, 3, crop_h, crop_w] tensor on that device.
+ * checks the header) on `device`, preprocesses it as torchvision does (Resize(shorter
+ * side) with antialiasing, CenterCrop, scale, mean/std: one kernel for the block, see
+ * resample.hpp) and writes it into row rows[k] of `dest`, a contiguous float
+ * [N, 3, crop_h, crop_w] tensor on that device.
  * Returns, per item, whether it was decoded; the others must be decoded another way.
  * Asynchronous on the device's current stream. */
 std::vector<bool> GpuDecodeJpegs(int device, const std::vector<ByteView> &jpegs, const std::vector<int64_t> &rows,

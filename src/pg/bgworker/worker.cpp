@@ -69,6 +69,7 @@ int guc_worker_threads = 0;
 char *guc_worker_precision = nullptr;
 bool guc_log_batches = false;
 int guc_worker_gpu_jpeg = static_cast<int>(core::ClassifierSettings::GpuJpeg::On);
+int guc_worker_gpu_jpeg_block = 64;
 const struct config_enum_entry kGpuJpegOptions[] = {
     {"off", static_cast<int>(core::ClassifierSettings::GpuJpeg::Off), false},
     {"on", static_cast<int>(core::ClassifierSettings::GpuJpeg::On), false},
@@ -158,6 +159,18 @@ TuneMalloc(bool cpu) {
 	mallopt(M_TOP_PAD, 64 * 1024 * 1024);
 }
 
+/* "; GPU stream: decode ..." for a batch log line, when the GPU's stages were timed */
+std::string
+GpuStageText(const core::BatchDecodeStats &d) {
+	if (d.gpu_decode_ms < 0) {
+		return "";
+	}
+	char text[160];
+	snprintf(text, sizeof(text), "; GPU stream: decode %.1f, preprocess %.1f, forward %.1f, other %.1f ms",
+	         d.gpu_decode_ms, d.gpu_preprocess_ms, d.gpu_forward_ms, d.gpu_other_ms);
+	return text;
+}
+
 int
 WorkerThreads() {
 	if (guc_worker_threads > 0) {
@@ -175,6 +188,7 @@ WorkerSettings() {
 	/* on a GPU the CPU threads decode; LibTorch's own CPU pool would only compete */
 	s.intra_op_threads = strcmp(worker_device, "cpu") == 0 ? WorkerThreads() : 1;
 	s.gpu_jpeg = static_cast<core::ClassifierSettings::GpuJpeg>(guc_worker_gpu_jpeg);
+	s.gpu_jpeg_block = guc_worker_gpu_jpeg_block;
 	s.pad_batch = guc_batch_size;
 	return s;
 }
@@ -360,10 +374,11 @@ RunOnce() {
 		if (guc_log_batches) {
 			const core::BatchDecodeStats d = core::LastBatchDecodeStats();
 			ereport(LOG, (errmsg("europeana worker %d: %d images in %.1f ms (%.0f/s): claim %.1f, detoast+decode+forward "
-			                     "%.1f (detoast %.1f; decoded by GPU %d, CPU %d), write %.1f, commit %.1f ms",
+			                     "%.1f (detoast %.1f; decoded by GPU %d, CPU %d), write %.1f, commit %.1f ms%s",
 			                     worker_index + 1, r.claimed, ms, r.claimed * 1000.0 / std::max(ms, 0.001),
 			                     r.claim_ms, r.classify_ms, r.fetch_ms, d.gpu_decoded, d.cpu_decoded, r.write_ms,
-			                     std::chrono::duration<double, std::milli>(now - commit_started).count())));
+			                     std::chrono::duration<double, std::milli>(now - commit_started).count(),
+			                     GpuStageText(d).c_str())));
 		}
 	}
 	if (ready) {
@@ -539,10 +554,11 @@ RunPipelinedOnce(bool drain) {
 	if (guc_log_batches) {
 		ereport(LOG, (errmsg("europeana worker %d: %d images in %.1f ms (%.0f/s), pipelined: claim+copy %.1f, "
 		                     "decode+forward %.1f (main thread waited %.1f; decoded by GPU %d, CPU %d), write %.1f, "
-		                     "commit %.1f ms, stale %d",
+		                     "commit %.1f ms, stale %d%s",
 		                     worker_index + 1, r.claimed, ms, r.claimed * 1000.0 / std::max(ms, 0.001), r.claim_ms,
 		                     classify_ms, waited_ms, decoded.gpu_decoded, decoded.cpu_decoded, r.write_ms,
-		                     std::chrono::duration<double, std::milli>(now - commit_started).count(), r.stale)));
+		                     std::chrono::duration<double, std::milli>(now - commit_started).count(), r.stale,
+		                     GpuStageText(decoded).c_str())));
 	}
 	if (in_flight == nullptr) {
 		SetWorkerState(WorkerState::Idle);
@@ -579,6 +595,10 @@ RegisterWorkers() {
 	                         "nvJPEG, and CPU workers, ignore it.",
 	                         &guc_worker_gpu_jpeg, static_cast<int>(core::ClassifierSettings::GpuJpeg::On),
 	                         kGpuJpegOptions, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+	DefineCustomIntVariable("europeana.worker_gpu_jpeg_block", "JPEGs per nvJPEG batched decode on CUDA.",
+	                        "Each block is decoded by one call and preprocessed by one kernel launch; the next "
+	                        "block's host work overlaps the previous block's decode.",
+	                        &guc_worker_gpu_jpeg_block, 64, 1, 1024, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
 	DefineCustomEnumVariable("europeana.worker_pipeline",
 	                         "Overlap a worker's database work with the classification of its batches.",
 	                         "auto: on for CUDA workers, off on the CPU (where the forward pass needs every core). "
