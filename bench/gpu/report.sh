@@ -23,9 +23,9 @@ d=$(awk 'NR == 1 { print $1 }' "$OUT/decode.txt")
 b=$(pipe plain); bd=$(pipe draft)
 c16=$(rate r50_fp16_1gpu); c32=$(rate r50_fp32_1gpu); ccpu=$(rate r50_fp16_cpudecode_1gpu)
 csh=$(rate r50_fp16_shared_1gpu); cnp=$(rate r50_fp16_nopipeline_1gpu); c512=$(rate r50_fp16_b512_1gpu)
-cagain=$(rate r50_fp16_again_1gpu); cx5=$(rate r50_fp16_x5_1gpu)
+cagain=$(rate r50_fp16_again_1gpu); cx5=$(rate r50_fp16_x5_1gpu); cshx5=$(rate r50_fp16_shared_x5_1gpu)
 cm=$(rate "r50_fp16_${gpus}gpu"); cmx5=$(rate "r50_fp16_x5_${gpus}gpu")
-cb128=$(rate r50_fp16_block128_1gpu); cb256=$(rate r50_fp16_block256_1gpu)
+cb64=$(rate r50_fp16_block64_1gpu); cb128=$(rate r50_fp16_block128_1gpu)
 ceil=$(awk -v a="$a16" -v d="$d" 'BEGIN { print (a < d) ? a : d }')
 x_b=$(ratio "$c16" "$b"); p_ceil=$(pct "$c16" "$ceil"); scale=$(ratio "$cm" "$c16"); scale5=$(ratio "$cmx5" "$cx5")
 # verdicts on the unrounded ratios
@@ -40,8 +40,8 @@ cat <<MD
 | (d) nvJPEG decode ceiling (torchvision, batched, with resize) | $(fmt "$d") |
 | (c) ours, 1 worker, fp16 / fp32 (nvJPEG decodes the JPEGs, pipelined, batch 256) | $(fmt "$c16") / $(fmt "$c32") |
 | (c) variants, fp16: not pipelined / batch 512 / CPU threads decode all / threads share the JPEGs | $(fmt "$cnp") / $(fmt "$c512") / $(fmt "$ccpu") / $(fmt "$csh") |
-| (c) fp16, nvJPEG blocks of 128 / 256 JPEGs (default 64) | $(fmt "$cb128") / $(fmt "$cb256") |
-| (c) fp16 again, at the end of the run (the worker past its first partial batches) / on 5 × as many images | $(fmt "$cagain") / $(fmt "$cx5") |
+| (c) fp16, nvJPEG blocks of 64 / 128 JPEGs (default 256) | $(fmt "$cb64") / $(fmt "$cb128") |
+| (c) fp16 again, at the end of the run (the worker past its first partial batches) / on 5 × as many images / the same, threads sharing the JPEGs | $(fmt "$cagain") / $(fmt "$cx5") / $(fmt "$cshx5") |
 | (c) ours, ${gpus} workers, one per GPU, fp16 | $(fmt "$cm") (${scale}x one GPU) |
 | (c) ours, ${gpus} workers, fp16, on 5 × as many images | $(fmt "$cmx5") (${scale5}x one GPU on as many) |
 

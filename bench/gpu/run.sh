@@ -117,7 +117,7 @@ unsample() {
 # reported as failed and the cluster is restarted.
 DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-90}
 run_enrich() {
-  local label=$1 model=$2 precision=$3 gpu_jpeg=${4:-off} pipeline=${5:-auto} threads=${6:-$PER_GPU_CORES} batch=${7:-$BATCH} repeat=${8:-1} block=${9:-64}
+  local label=$1 model=$2 precision=$3 gpu_jpeg=${4:-off} pipeline=${5:-auto} threads=${6:-$PER_GPU_CORES} batch=${7:-$BATCH} repeat=${8:-1} block=${9:-256}
   psql -XAtq -c "ALTER SYSTEM SET europeana.default_model = '$model'" -c "ALTER SYSTEM SET europeana.worker_precision = '$precision'" \
     -c "ALTER SYSTEM SET europeana.worker_gpu_jpeg = $gpu_jpeg" -c "ALTER SYSTEM SET europeana.worker_pipeline = $pipeline" \
     -c "ALTER SYSTEM SET europeana.worker_threads = $threads" -c "ALTER SYSTEM SET europeana.batch_size = $batch" \
@@ -165,9 +165,9 @@ run_enrich r50_fp16_nopipeline_1gpu resnet50_random fp16 on off
 run_enrich r50_fp16_b512_1gpu resnet50_random fp16 on auto "$PER_GPU_CORES" 512
 run_enrich r50_fp16_cpudecode_1gpu resnet50_random fp16 off
 run_enrich r50_fp16_shared_1gpu resnet50_random fp16 shared
-# nvJPEG blocks of 128 and 256 JPEGs instead of 64
+# nvJPEG blocks of 64 and 128 JPEGs instead of 256
+run_enrich r50_fp16_block64_1gpu resnet50_random fp16 on auto "$PER_GPU_CORES" "$BATCH" 1 64
 run_enrich r50_fp16_block128_1gpu resnet50_random fp16 on auto "$PER_GPU_CORES" "$BATCH" 1 128
-run_enrich r50_fp16_block256_1gpu resnet50_random fp16 on auto "$PER_GPU_CORES" "$BATCH" 1 256
 run_enrich r50_fp32_1gpu resnet50_random fp32 on
 run_enrich mnv2_fp16_1gpu mobilenet_v2_imagenet_float fp16 on
 run_enrich mnv2_fp32_1gpu mobilenet_v2_imagenet_float fp32 on
@@ -176,6 +176,7 @@ run_enrich mnv2_fp32_cpudecode_1gpu mobilenet_v2_imagenet_float fp32 off
 # images (the per-run costs, the first claim and the last partial batch, weigh a fifth)
 run_enrich r50_fp16_again_1gpu resnet50_random fp16 on
 DRAIN_TIMEOUT=$((DRAIN_TIMEOUT * 3)) run_enrich r50_fp16_x5_1gpu resnet50_random fp16 on auto "$PER_GPU_CORES" "$BATCH" 5
+DRAIN_TIMEOUT=$((DRAIN_TIMEOUT * 3)) run_enrich r50_fp16_shared_x5_1gpu resnet50_random fp16 shared auto "$PER_GPU_CORES" "$BATCH" 5
 # top-1 agreement on the real network (the evidence label: ImageNet top-1), image by image
 agree() {
   psql -XAtq -c "SELECT '$1 vs $2: ' || count(*) FILTER (WHERE a.evidence = b.evidence) || ' of ' || count(*) FROM top1 a JOIN top1 b USING (name)

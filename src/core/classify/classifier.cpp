@@ -24,6 +24,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <functional>
 #include <map>
@@ -694,6 +696,14 @@ SuitsGpu(ByteView bytes, const DecodeOptions &options, ImageHeader *header) {
 	       static_cast<uint64_t>(header->width) * header->height <= options.max_pixels;
 }
 
+/* A block's decoded images share one device buffer: blocks end before it passes this size
+ * (256 photos of 2.5 MP take 1.9 GB; a block of large scans would otherwise take many). */
+constexpr uint64_t kGpuBlockBytes = uint64_t {2} << 30;
+
+/* GpuJpeg::Shared: the GPU's share of a batch's JPEGs, adapted batch by batch (this process
+ * classifies on one thread at a time). */
+double shared_gpu_share = 0.75;
+
 /*
  * ClassifyBatch on CUDA with nvJPEG.  GpuJpeg::On: the JPEGs nvJPEG suits go to the GPU in
  * blocks, decoded by the calling thread once every item's bytes are supplied; the decode
@@ -778,17 +788,21 @@ ClassifyBatchGpuDecode(std::vector<BatchItem> items, LoadedModel &m, const Class
 	const size_t max_block = static_cast<size_t>(std::max(settings.gpu_jpeg_block, 1));
 	if (exclusive) {
 		std::vector<size_t> block;
+		uint64_t block_bytes = 0;
 		for (size_t i = 0; i < n && !work.Stopped(); i++) {
 			if (suits[i]) {
 				block.push_back(i);
+				block_bytes += static_cast<uint64_t>(headers[i].width) * headers[i].height * 3;
 			}
-			if (block.size() == max_block || (i + 1 == n && !block.empty())) {
+			if (block.size() == max_block || (block_bytes >= kGpuBlockBytes && !block.empty()) ||
+			    (i + 1 == n && !block.empty())) {
 				if (should_stop && should_stop()) {
 					work.Stop();
 					break;
 				}
 				gpu_block(block);
 				block.clear();
+				block_bytes = 0;
 			}
 		}
 		/* then help the threads with what is left of theirs */
@@ -798,33 +812,52 @@ ClassifyBatchGpuDecode(std::vector<BatchItem> items, LoadedModel &m, const Class
 			}
 		}
 	}
-	while (!exclusive && !work.Stopped()) {
-		if (should_stop && should_stop()) {
-			work.Stop();
-			break;
+	const auto shared_started = std::chrono::steady_clock::now();
+	size_t shared_gpu = 0;
+	if (!exclusive) {
+		/* Shared: the GPU takes its share of the batch from the back, in blocks of at most
+		 * max_block JPEGs (and about kGpuBlockBytes), while the threads take the front; then
+		 * this thread decodes from the front beside them.  The share follows the two sides'
+		 * measured rates (see below), so that both finish together. */
+		uint64_t bytes = 0;
+		for (size_t i = 0; i < n; i++) {
+			bytes += static_cast<uint64_t>(headers[i].width) * headers[i].height * 3;
 		}
-		/* The GPU takes blocks from the back while the threads take items from the front;
-		 * its blocks shrink with what is left so that both sides finish together. */
-		const size_t want = std::clamp(work.Remaining() / 3, std::min<size_t>(8, max_block), max_block);
-		size_t first = 0, last = 0;
-		work.TakeBack(want, &first, &last);
-		if (first == last) {
-			break;
+		const uint64_t mean_bytes = std::max<uint64_t>(bytes / std::max<size_t>(n, 1), 1);
+		const size_t per_block = std::clamp<size_t>(static_cast<size_t>(kGpuBlockBytes / mean_bytes), 1, max_block);
+		size_t gpu_left = static_cast<size_t>(std::lround(static_cast<double>(work.Remaining()) * shared_gpu_share));
+		while (gpu_left > 0 && !work.Stopped()) {
+			if (should_stop && should_stop()) {
+				work.Stop();
+				break;
+			}
+			size_t first = 0, last = 0;
+			work.TakeBack(std::min(gpu_left, per_block), &first, &last);
+			if (first == last) {
+				break;
+			}
+			gpu_left -= last - first;
+			std::vector<size_t> block;
+			for (size_t i = first; i < last; i++) {
+				block.push_back(i);
+			}
+			gpu_block(block);
 		}
-		std::vector<size_t> block;
-		for (size_t i = first; i < last; i++) {
-			block.push_back(i);
+		for (size_t i = work.Take(); i < n && !work.Stopped(); i = work.Take()) {
+			work.Process(i);
 		}
-		gpu_block(block);
 	}
 	work.Join();
 	if (work.Stopped()) {
 		throw Error(ErrorKind::Cancelled, "classification cancelled");
 	}
+	const double shared_cpu_ms =
+	    std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - shared_started).count();
 	last_stats = BatchDecodeStats();
 	for (size_t i = 0; i < n; i++) {
 		(on_gpu[i] ? last_stats.gpu_decoded : last_stats.cpu_decoded) += 1;
 	}
+	shared_gpu = static_cast<size_t>(last_stats.gpu_decoded);
 
 	/* CPU-decoded rows join the GPU-decoded ones on the device */
 	std::vector<int64_t> cpu_rows, good;
@@ -859,6 +892,15 @@ ClassifyBatchGpuDecode(std::vector<BatchItem> items, LoadedModel &m, const Class
 		last_stats.gpu_preprocess_ms = times.preprocess_ms;
 		last_stats.gpu_forward_ms = times.forward_ms;
 		last_stats.gpu_other_ms = times.other_ms;
+		/* Shared: the GPU's rate (images per ms of its decode and preprocessing) against the
+		 * CPU side's (images per ms until the last was done) sets the next batch's share */
+		const size_t cpu = n - shared_gpu;
+		const double gpu_ms = times.decode_ms + times.preprocess_ms;
+		if (!exclusive && shared_gpu > 0 && cpu > 0 && gpu_ms > 0 && shared_cpu_ms > 0) {
+			const double rg = static_cast<double>(shared_gpu) / gpu_ms;
+			const double rc = static_cast<double>(cpu) / shared_cpu_ms;
+			shared_gpu_share = std::clamp(0.5 * shared_gpu_share + 0.5 * rg / (rg + rc), 0.3, 0.97);
+		}
 	}
 	ScoreInto(spec, probs, good, out, decoded);
 	return std::move(out);

@@ -41,13 +41,12 @@ struct ClassifierSettings {
 	 *   Off:    the decode threads decode everything;
 	 *   On:     the GPU decodes every JPEG it can (baseline, 3 components, no EXIF rotation),
 	 *           the threads only the other images;
-	 *   Shared: the GPU takes blocks from the back of the batch while the threads take
-	 *           JPEGs too, from the front.
-	 * Measured on H200 with 16 threads (bench/gpu/RESULTS.md): On 2,313 images/s, Off 1,400,
-	 * Shared 1,622: threads decoding beside the GPU's decoder slow it down. */
+	 *   Shared: the GPU takes its share of the batch from the back while the threads take
+	 *           JPEGs too, from the front; the share follows both sides' measured rates.
+	 * Measured on H200 with 16 threads (bench/gpu/RESULTS.md). */
 	enum class GpuJpeg { Off, On, Shared };
 	GpuJpeg gpu_jpeg = GpuJpeg::On;
-	int gpu_jpeg_block = 64;
+	int gpu_jpeg_block = 256;
 	/* On CUDA, a batch decoded by nvJPEG is padded to this many rows for its forward pass
 	 * (a worker passes its batch size), so that the network always sees one shape; chunks
 	 * are padded to pipeline_chunk.  0: no padding. */

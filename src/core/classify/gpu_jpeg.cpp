@@ -210,8 +210,13 @@ GpuDecodeJpegs(int device, const std::vector<ByteView> &jpegs, const std::vector
 	if (take.empty()) {
 		return ok;
 	}
-	at::Tensor buffer = at::empty({static_cast<int64_t>(total)},
-	                              at::TensorOptions().dtype(at::kByte).device(at::kCUDA, static_cast<c10::DeviceIndex>(device)));
+	at::Tensor buffer;
+	try {
+		buffer = at::empty({static_cast<int64_t>(total)},
+		                   at::TensorOptions().dtype(at::kByte).device(at::kCUDA, static_cast<c10::DeviceIndex>(device)));
+	} catch (const c10::OutOfMemoryError &) {
+		return ok; /* the device is full: the CPU decodes this block */
+	}
 	std::vector<const unsigned char *> datas;
 	std::vector<size_t> lengths;
 	std::vector<nvjpegImage_t> outputs;

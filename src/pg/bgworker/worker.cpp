@@ -69,7 +69,7 @@ int guc_worker_threads = 0;
 char *guc_worker_precision = nullptr;
 bool guc_log_batches = false;
 int guc_worker_gpu_jpeg = static_cast<int>(core::ClassifierSettings::GpuJpeg::On);
-int guc_worker_gpu_jpeg_block = 64;
+int guc_worker_gpu_jpeg_block = 256;
 const struct config_enum_entry kGpuJpegOptions[] = {
     {"off", static_cast<int>(core::ClassifierSettings::GpuJpeg::Off), false},
     {"on", static_cast<int>(core::ClassifierSettings::GpuJpeg::On), false},
@@ -597,8 +597,9 @@ RegisterWorkers() {
 	                         kGpuJpegOptions, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
 	DefineCustomIntVariable("europeana.worker_gpu_jpeg_block", "JPEGs per nvJPEG batched decode on CUDA.",
 	                        "Each block is decoded by one call and preprocessed by one kernel launch; the next "
-	                        "block's host work overlaps the previous block's decode.",
-	                        &guc_worker_gpu_jpeg_block, 64, 1, 1024, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+	                        "block's host work overlaps the previous block's decode. A block also ends at 2 GB of "
+	                        "decoded pixels.",
+	                        &guc_worker_gpu_jpeg_block, 256, 1, 1024, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
 	DefineCustomEnumVariable("europeana.worker_pipeline",
 	                         "Overlap a worker's database work with the classification of its batches.",
 	                         "auto: on for CUDA workers, off on the CPU (where the forward pass needs every core). "
