@@ -111,6 +111,15 @@ unsample() {
     t = 0; for (i = 2; i <= 11; i++) t += b[i] - a[i]; idle = (b[5] - a[5]) + (b[6] - a[6]); printf "%.0f", 100 * (t - idle) / t }')
   echo "gpu_util=$(awk -F', ' '$2 > 0 { s += $2; n++ } END { printf "%.0f", n ? s / n : 0 }' "$1.gpu") cpu_busy=$busy"
 }
+# worker_cpu PID...: user and system CPU ticks of the worker processes (all their threads)
+worker_cpu() {
+  local u=0 st=0 pid
+  for pid in "$@"; do
+    read -r a b < <(awk '{ print $14, $15 }' "/proc/$pid/stat" 2>/dev/null || echo "0 0")
+    u=$((u + a)); st=$((st + b))
+  done
+  echo "$u $st"
+}
 # run_enrich LABEL MODEL PRECISION [GPU_JPEG [PIPELINE [THREADS [BATCH [REPEAT [BLOCK]]]]]]: drain N
 # images (REPEAT x N when given; BLOCK: JPEGs per nvJPEG call),
 # print images/s, utilisation. A run that does not drain within DRAIN_TIMEOUT seconds is
@@ -130,6 +139,9 @@ run_enrich() {
   for _ in $(seq 1 300); do [ "$(psql -XAtq -c "SELECT count(*) = 0 FROM europeana.enrichment_queue")" = t ] && break; sleep 0.2; done
   psql -XAtq -c "DELETE FROM europeana.images" -c "CHECKPOINT" >/dev/null
   sample "$WORK/$label"
+  local pids cpu0
+  pids=$(psql -XAtq -c "SELECT string_agg(pid::text, ' ') FROM europeana.worker_status WHERE pid IS NOT NULL")
+  cpu0=$(worker_cpu $pids)
   timeout "$DRAIN_TIMEOUT" psql -XAtq -v ON_ERROR_STOP=1 >"$OUT/run_$label.txt" 2>&1 <<SQL
 INSERT INTO europeana.images (name, content) SELECT n::text || CASE WHEN r > 1 THEN '.' || r ELSE '' END, content
 FROM photos, generate_series(1, $repeat) r ORDER BY r, n;
@@ -146,7 +158,7 @@ SQL
     start_cluster "$CUR_WORKERS" "$CUR_DEVICES"
     return 0
   fi
-  util=$(unsample "$WORK/$label")
+  util="$(unsample "$WORK/$label") $(worker_cpu $pids | awk -v a="$cpu0" -v hz="$(getconf CLK_TCK)" '{ split(a, b, " "); printf "workers_user_s=%.2f workers_sys_s=%.2f", ($1 - b[1]) / hz, ($2 - b[2]) / hz }')"
   secs=$(grep -o 'seconds=[0-9.]*' "$OUT/run_$label.txt" | cut -d= -f2)
   done=$(grep -E '^[0-9]+$' "$OUT/run_$label.txt" | head -1)
   echo "$label model=$model precision=$precision gpu_jpeg=$gpu_jpeg pipeline=$pipeline threads=$threads block=$block images=$done seconds=$secs rate=$(awk -v n="$done" -v s="$secs" 'BEGIN { printf "%.1f", n / s }') $util" | tee -a "$OUT/enrich.txt"
@@ -196,6 +208,7 @@ if [ "$GPUS" -gt 1 ]; then
   run_enrich "r50_fp16_${GPUS}gpu" resnet50_random fp16 on
   # scaling on 5 x N images, against the one-GPU run on as many
   DRAIN_TIMEOUT=$((DRAIN_TIMEOUT * 3)) run_enrich "r50_fp16_x5_${GPUS}gpu" resnet50_random fp16 on auto "$PER_GPU_CORES" "$BATCH" 5
+  DRAIN_TIMEOUT=$((DRAIN_TIMEOUT * 3)) run_enrich "r50_fp16_shared_x5_${GPUS}gpu" resnet50_random fp16 shared auto "$PER_GPU_CORES" "$BATCH" 5
   run_enrich "r50_fp16_b512_${GPUS}gpu" resnet50_random fp16 on auto "$PER_GPU_CORES" 512
   run_enrich "mnv2_fp16_${GPUS}gpu" mobilenet_v2_imagenet_float fp16 on
 fi

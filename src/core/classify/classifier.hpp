@@ -132,6 +132,9 @@ struct BatchDecodeStats {
 	/* With nvJPEG: the GPU stream's time in the batch's stages (CUDA events), in ms; -1 when
 	 * not measured.  other: idle, or uploading CPU-decoded rows. */
 	double gpu_decode_ms = -1, gpu_preprocess_ms = -1, gpu_forward_ms = -1, gpu_other_ms = -1;
+	/* With nvJPEG, the classifying thread's time: reading the headers, in nvJPEG calls,
+	 * waiting for the decode threads, queueing the uploads of CPU-decoded rows (ms). */
+	double host_sniff_ms = 0, host_submit_ms = 0, host_join_ms = 0, host_upload_ms = 0;
 };
 BatchDecodeStats LastBatchDecodeStats() noexcept;
 

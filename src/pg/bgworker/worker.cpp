@@ -165,9 +165,12 @@ GpuStageText(const core::BatchDecodeStats &d) {
 	if (d.gpu_decode_ms < 0) {
 		return "";
 	}
-	char text[160];
-	snprintf(text, sizeof(text), "; GPU stream: decode %.1f, preprocess %.1f, forward %.1f, other %.1f ms",
-	         d.gpu_decode_ms, d.gpu_preprocess_ms, d.gpu_forward_ms, d.gpu_other_ms);
+	char text[320];
+	snprintf(text, sizeof(text),
+	         "; GPU stream: decode %.1f, preprocess %.1f, forward %.1f, other %.1f ms; classifying thread: "
+	         "headers %.1f, nvJPEG calls %.1f, waiting for decode threads %.1f, uploads %.1f ms",
+	         d.gpu_decode_ms, d.gpu_preprocess_ms, d.gpu_forward_ms, d.gpu_other_ms, d.host_sniff_ms,
+	         d.host_submit_ms, d.host_join_ms, d.host_upload_ms);
 	return text;
 }
 
