@@ -22,12 +22,12 @@ a32=$(mo resnet50_random fp32); a16=$(mo resnet50_random fp16cl)
 d=$(awk 'NR == 1 { print $1 }' "$OUT/decode.txt")
 b=$(pipe plain); bd=$(pipe draft)
 c16=$(rate r50_fp16_1gpu); c32=$(rate r50_fp32_1gpu); ccpu=$(rate r50_fp16_cpudecode_1gpu)
-csh=$(rate r50_fp16_shared_1gpu); cnp=$(rate r50_fp16_nopipeline_1gpu); c512=$(rate r50_fp16_b512_1gpu)
-cagain=$(rate r50_fp16_again_1gpu); cx5=$(rate r50_fp16_x5_1gpu); cshx5=$(rate r50_fp16_shared_x5_1gpu)
-cm=$(rate "r50_fp16_${gpus}gpu"); cmx5=$(rate "r50_fp16_x5_${gpus}gpu")
-cb64=$(rate r50_fp16_block64_1gpu); cb128=$(rate r50_fp16_block128_1gpu)
+con=$(rate r50_fp16_on_1gpu); cnp=$(rate r50_fp16_nopipeline_1gpu); c512=$(rate r50_fp16_b512_1gpu)
+cb64=$(rate r50_fp16_block64_1gpu)
+cagain=$(rate r50_fp16_again_1gpu); cx5=$(rate r50_fp16_x5_1gpu); conx5=$(rate r50_fp16_on_x5_1gpu)
+cm=$(rate "r50_fp16_${gpus}gpu"); cmx5=$(rate "r50_fp16_x5_${gpus}gpu"); cmonx5=$(rate "r50_fp16_on_x5_${gpus}gpu")
 ceil=$(awk -v a="$a16" -v d="$d" 'BEGIN { print (a < d) ? a : d }')
-x_b=$(ratio "$c16" "$b"); p_ceil=$(pct "$c16" "$ceil"); scale=$(ratio "$cm" "$c16"); scale5=$(ratio "$cmx5" "$cx5")
+x_b=$(ratio "$c16" "$b"); p_ceil=$(pct "$c16" "$ceil"); scale=$(ratio "$cm" "$c16"); scale5=$(ratio "$cmx5" "$cx5"); scaleon=$(ratio "$cmonx5" "$conx5")
 # verdicts on the unrounded ratios
 raw() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b == 0) print "n/a"; else printf "%.6f", a / b }'; }
 need=$(awk -v g="$gpus" 'BEGIN { print 3.5 * g / 4 }')
@@ -38,12 +38,11 @@ cat <<MD
 | (a) model only, batch on the GPU, fp32 / fp16 + channels_last | $(fmt "$a32") / $(fmt "$a16") |
 | (b) pilot-style Python pipeline / with PIL draft decoding | $(fmt "$b") / $(fmt "$bd") |
 | (d) nvJPEG decode ceiling (torchvision, batched, with resize) | $(fmt "$d") |
-| (c) ours, 1 worker, fp16 / fp32 (nvJPEG decodes the JPEGs, pipelined, batch 256) | $(fmt "$c16") / $(fmt "$c32") |
-| (c) variants, fp16: not pipelined / batch 512 / CPU threads decode all / threads share the JPEGs | $(fmt "$cnp") / $(fmt "$c512") / $(fmt "$ccpu") / $(fmt "$csh") |
-| (c) fp16, nvJPEG blocks of 64 / 128 JPEGs (default 256) | $(fmt "$cb64") / $(fmt "$cb128") |
-| (c) fp16 again, at the end of the run (the worker past its first partial batches) / on 5 × as many images / the same, threads sharing the JPEGs | $(fmt "$cagain") / $(fmt "$cx5") / $(fmt "$cshx5") |
+| (c) ours, 1 worker, fp16 / fp32 (GPU and CPU threads share the JPEGs, pipelined, batch 256) | $(fmt "$c16") / $(fmt "$c32") |
+| (c) variants, fp16: GPU decodes every JPEG (on) / not pipelined / batch 512 / CPU threads decode all / nvJPEG blocks of 64 | $(fmt "$con") / $(fmt "$cnp") / $(fmt "$c512") / $(fmt "$ccpu") / $(fmt "$cb64") |
+| (c) fp16 again, at the end of the run / on 5 × as many images / the same with on | $(fmt "$cagain") / $(fmt "$cx5") / $(fmt "$conx5") |
 | (c) ours, ${gpus} workers, one per GPU, fp16 | $(fmt "$cm") (${scale}x one GPU) |
-| (c) ours, ${gpus} workers, fp16, on 5 × as many images | $(fmt "$cmx5") (${scale5}x one GPU on as many) |
+| (c) ours, ${gpus} workers, fp16, on 5 × as many images / the same with on | $(fmt "$cmx5") (${scale5}x one GPU on as many) / $(fmt "$cmonx5") (${scaleon}x) |
 
 | target | measured | verdict |
 |---|---|---|
@@ -51,6 +50,7 @@ cat <<MD
 | (c) ≥ 70 % of min((a) fp16, (d)) = $(fmt "$ceil") | ${p_ceil} % | $(verdict "$(raw "$c16" "$ceil")" 0.7) |
 | ${gpus} workers ≥ ${need}x one (the 4-GPU target, 3.5x, per GPU), N images | ${scale}x | $(verdict "$(raw "$cm" "$c16")" "$need") |
 | the same on 5 × N images | ${scale5}x | $(verdict "$(raw "$cmx5" "$cx5")" "$need") |
+| the same with on | ${scaleon}x | $(verdict "$(raw "$cmonx5" "$conx5")" "$need") |
 
 Images: $(cat "$OUT/images.txt"). MobileNetV2 top-1 agreement: $(tr '\n' ';' <"$OUT/agreement.txt" 2>/dev/null | sed 's/;$//').
 MD

@@ -11,7 +11,8 @@
 # In the same run, on the same GPU: (a) model-only ceilings, (b) the pilot-style Python
 # pipeline, (d) the nvJPEG decode ceiling. With GPUS > 1 it also runs one worker per GPU.
 # Writes $OUT/results.md (and raw logs). Environment: N (2000), DISTINCT (200), BATCH (256),
-# GPUS (all), OUT ($PWD/build-gpu/out), SKIP_PY (set: skip the Python measurements).
+# GPUS (all), OUT ($PWD/build-gpu/out), SKIP_PY (set: skip the Python measurements), QUICK (set:
+# only the default configuration, on N and 5 x N images, on one GPU and on all).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
@@ -169,33 +170,36 @@ SQL
 step "PostgreSQL: one worker on cuda:0"
 GPUS_USED=1
 start_cluster 1 cuda:0
-run_enrich r50_fp16_1gpu resnet50_random fp16 on
-# what each part contributes: no pipelining (database work between batches), batches of
-# 512, no GPU decoding (the decode threads decode every image), GPU and threads sharing the
-# JPEGs (16 and 4 threads)
-run_enrich r50_fp16_nopipeline_1gpu resnet50_random fp16 on off
-run_enrich r50_fp16_b512_1gpu resnet50_random fp16 on auto "$PER_GPU_CORES" 512
+run_enrich r50_fp16_1gpu resnet50_random fp16 shared
+if [ -z "${QUICK:-}" ]; then
+# what each part contributes: the GPU decoding every JPEG it can (on), no pipelining (database
+# work between batches), batches of 512, no GPU decoding (the threads decode every image),
+# nvJPEG blocks of 64 JPEGs instead of 256
+run_enrich r50_fp16_on_1gpu resnet50_random fp16 on
+run_enrich r50_fp16_nopipeline_1gpu resnet50_random fp16 shared off
+run_enrich r50_fp16_b512_1gpu resnet50_random fp16 shared auto "$PER_GPU_CORES" 512
 run_enrich r50_fp16_cpudecode_1gpu resnet50_random fp16 off
-run_enrich r50_fp16_shared_1gpu resnet50_random fp16 shared
-# nvJPEG blocks of 64 and 128 JPEGs instead of 256
-run_enrich r50_fp16_block64_1gpu resnet50_random fp16 on auto "$PER_GPU_CORES" "$BATCH" 1 64
-run_enrich r50_fp16_block128_1gpu resnet50_random fp16 on auto "$PER_GPU_CORES" "$BATCH" 1 128
-run_enrich r50_fp32_1gpu resnet50_random fp32 on
+run_enrich r50_fp16_block64_1gpu resnet50_random fp16 shared auto "$PER_GPU_CORES" "$BATCH" 1 64
+run_enrich r50_fp32_1gpu resnet50_random fp32 shared
+# precision: the same decoder for every JPEG (on), fp16 against fp32; then GPU against CPU decoding
 run_enrich mnv2_fp16_1gpu mobilenet_v2_imagenet_float fp16 on
 run_enrich mnv2_fp32_1gpu mobilenet_v2_imagenet_float fp32 on
 run_enrich mnv2_fp32_cpudecode_1gpu mobilenet_v2_imagenet_float fp32 off
+fi
 # the headline configuration again, on a worker past its first partial batches, and on 5 x N
 # images (the per-run costs, the first claim and the last partial batch, weigh a fifth)
-run_enrich r50_fp16_again_1gpu resnet50_random fp16 on
-DRAIN_TIMEOUT=$((DRAIN_TIMEOUT * 3)) run_enrich r50_fp16_x5_1gpu resnet50_random fp16 on auto "$PER_GPU_CORES" "$BATCH" 5
-DRAIN_TIMEOUT=$((DRAIN_TIMEOUT * 3)) run_enrich r50_fp16_shared_x5_1gpu resnet50_random fp16 shared auto "$PER_GPU_CORES" "$BATCH" 5
+run_enrich r50_fp16_again_1gpu resnet50_random fp16 shared
+DRAIN_TIMEOUT=$((DRAIN_TIMEOUT * 3)) run_enrich r50_fp16_x5_1gpu resnet50_random fp16 shared auto "$PER_GPU_CORES" "$BATCH" 5
+DRAIN_TIMEOUT=$((DRAIN_TIMEOUT * 3)) run_enrich r50_fp16_on_x5_1gpu resnet50_random fp16 on auto "$PER_GPU_CORES" "$BATCH" 5
 # top-1 agreement on the real network (the evidence label: ImageNet top-1), image by image
 agree() {
   psql -XAtq -c "SELECT '$1 vs $2: ' || count(*) FILTER (WHERE a.evidence = b.evidence) || ' of ' || count(*) FROM top1 a JOIN top1 b USING (name)
                  WHERE a.label = '$1' AND b.label = '$2'" | tee -a "$OUT/agreement.txt"
 }
-agree mnv2_fp16_1gpu mnv2_fp32_1gpu
-agree mnv2_fp32_1gpu mnv2_fp32_cpudecode_1gpu
+if [ -z "${QUICK:-}" ]; then
+  agree mnv2_fp16_1gpu mnv2_fp32_1gpu
+  agree mnv2_fp32_1gpu mnv2_fp32_cpudecode_1gpu
+fi
 ps -o rss= -p "$(psql -XAtq -c "SELECT pid FROM europeana.worker_status LIMIT 1")" | awk '{ printf "worker_rss_mb=%.0f\n", $1 / 1024 }' | tee -a "$OUT/enrich.txt"
 grep -E 'ERROR|FATAL|PANIC' "$CLUSTER/server.log" | head -20 >"$OUT/server_errors.txt" || true
 cp "$CLUSTER/server.log" "$OUT/server_1gpu.log"
@@ -205,12 +209,11 @@ if [ "$GPUS" -gt 1 ]; then
   GPUS_USED=$GPUS
   devices=$(seq -s, 0 $((GPUS - 1)) | sed 's/\([0-9]\+\)/cuda:\1/g')
   start_cluster "$GPUS" "$devices"
-  run_enrich "r50_fp16_${GPUS}gpu" resnet50_random fp16 on
-  # scaling on 5 x N images, against the one-GPU run on as many
-  DRAIN_TIMEOUT=$((DRAIN_TIMEOUT * 3)) run_enrich "r50_fp16_x5_${GPUS}gpu" resnet50_random fp16 on auto "$PER_GPU_CORES" "$BATCH" 5
-  DRAIN_TIMEOUT=$((DRAIN_TIMEOUT * 3)) run_enrich "r50_fp16_shared_x5_${GPUS}gpu" resnet50_random fp16 shared auto "$PER_GPU_CORES" "$BATCH" 5
-  run_enrich "r50_fp16_b512_${GPUS}gpu" resnet50_random fp16 on auto "$PER_GPU_CORES" 512
-  run_enrich "mnv2_fp16_${GPUS}gpu" mobilenet_v2_imagenet_float fp16 on
+  run_enrich "r50_fp16_${GPUS}gpu" resnet50_random fp16 shared
+  # scaling on 5 x N images, against the one-GPU runs on as many
+  DRAIN_TIMEOUT=$((DRAIN_TIMEOUT * 3)) run_enrich "r50_fp16_x5_${GPUS}gpu" resnet50_random fp16 shared auto "$PER_GPU_CORES" "$BATCH" 5
+  DRAIN_TIMEOUT=$((DRAIN_TIMEOUT * 3)) run_enrich "r50_fp16_on_x5_${GPUS}gpu" resnet50_random fp16 on auto "$PER_GPU_CORES" "$BATCH" 5
+  [ -n "${QUICK:-}" ] || run_enrich "mnv2_fp16_${GPUS}gpu" mobilenet_v2_imagenet_float fp16 shared
 fi
 cp "$CLUSTER/server.log" "$OUT/server.log"
 step "done"

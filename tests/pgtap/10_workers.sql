@@ -38,7 +38,7 @@ SELECT results_eq(
   $$VALUES ('europeana.batch_size', 'sighup', '16'), ('europeana.database', 'postmaster', 'europeana_idle'),
            ('europeana.log_batches', 'sighup', 'off'),
            ('europeana.worker_count', 'postmaster', '1'), ('europeana.worker_devices', 'sighup', 'cpu'),
-           ('europeana.worker_gpu_jpeg', 'sighup', 'on'), ('europeana.worker_gpu_jpeg_block', 'sighup', '256'),
+           ('europeana.worker_gpu_jpeg', 'sighup', 'shared'), ('europeana.worker_gpu_jpeg_block', 'sighup', '256'),
            ('europeana.worker_naptime', 'sighup', '10'),
            ('europeana.worker_pipeline', 'sighup', 'auto'),
            ('europeana.worker_precision', 'sighup', 'auto'), ('europeana.worker_threads', 'sighup', '0')$$,

@@ -45,7 +45,7 @@ struct ClassifierSettings {
 	 *           JPEGs too, from the front; the share follows both sides' measured rates.
 	 * Measured on H200 with 16 threads (bench/gpu/RESULTS.md). */
 	enum class GpuJpeg { Off, On, Shared };
-	GpuJpeg gpu_jpeg = GpuJpeg::On;
+	GpuJpeg gpu_jpeg = GpuJpeg::Shared;
 	int gpu_jpeg_block = 256;
 	/* On CUDA, a batch decoded by nvJPEG is padded to this many rows for its forward pass
 	 * (a worker passes its batch size), so that the network always sees one shape; chunks

@@ -68,7 +68,7 @@ int guc_worker_naptime_s = 10;
 int guc_worker_threads = 0;
 char *guc_worker_precision = nullptr;
 bool guc_log_batches = false;
-int guc_worker_gpu_jpeg = static_cast<int>(core::ClassifierSettings::GpuJpeg::On);
+int guc_worker_gpu_jpeg = static_cast<int>(core::ClassifierSettings::GpuJpeg::Shared);
 int guc_worker_gpu_jpeg_block = 256;
 const struct config_enum_entry kGpuJpegOptions[] = {
     {"off", static_cast<int>(core::ClassifierSettings::GpuJpeg::Off), false},
@@ -593,10 +593,11 @@ RegisterWorkers() {
 	                        "0: the machine's cores divided by europeana.worker_count.", &guc_worker_threads, 0, 0, 256,
 	                        PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
 	DefineCustomEnumVariable("europeana.worker_gpu_jpeg", "On CUDA, decode JPEGs on the GPU (nvJPEG).",
-	                         "on: the GPU decodes every JPEG it can, the decode threads the other images; shared: "
-	                         "the threads decode JPEGs too; off: the threads decode everything. Builds without "
-	                         "nvJPEG, and CPU workers, ignore it.",
-	                         &guc_worker_gpu_jpeg, static_cast<int>(core::ClassifierSettings::GpuJpeg::On),
+	                         "shared: the GPU decodes its share of the JPEGs (from both sides' measured rates) while "
+	                         "the decode threads decode the rest and the other images; on: the GPU decodes every "
+	                         "JPEG it can, the threads only the other images (less CPU time); off: the threads "
+	                         "decode everything. Builds without nvJPEG, and CPU workers, ignore it.",
+	                         &guc_worker_gpu_jpeg, static_cast<int>(core::ClassifierSettings::GpuJpeg::Shared),
 	                         kGpuJpegOptions, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
 	DefineCustomIntVariable("europeana.worker_gpu_jpeg_block", "JPEGs per nvJPEG batched decode on CUDA.",
 	                        "Each block is decoded by one call and preprocessed by one kernel launch; the next "
