@@ -337,6 +337,88 @@ WriteResults(int32 model_id, ItemResult *results, int n, bool check_xmin, Enrich
 	out->write_ms = MsSince(write_started);
 }
 
+/* Whether an error in writing a batch can come from one row of it (a user trigger on
+ * enrichments or the queue, a constraint, bad data), so that writing the rows one by one
+ * finds the culprit.  Not: what every row would meet (resources, cancel and shutdown,
+ * I/O, serialization and deadlocks, privileges and configuration): the batch fails and
+ * is retried whole. */
+bool
+RowAttributable(int sqlerrcode) {
+	switch (ERRCODE_TO_CATEGORY(sqlerrcode)) {
+	case ERRCODE_TRIGGERED_ACTION_EXCEPTION:       /* 09 */
+	case ERRCODE_DATA_EXCEPTION:                   /* 22 */
+	case ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION:   /* 23 */
+	case ERRCODE_TRIGGERED_DATA_CHANGE_VIOLATION:  /* 27 */
+	case ERRCODE_SQL_ROUTINE_EXCEPTION:            /* 2F */
+	case ERRCODE_EXTERNAL_ROUTINE_EXCEPTION:       /* 38 */
+	case ERRCODE_EXTERNAL_ROUTINE_INVOCATION_EXCEPTION: /* 39 */
+	case ERRCODE_WITH_CHECK_OPTION_VIOLATION:      /* 44 */
+	case ERRCODE_PLPGSQL_ERROR:                    /* P0: RAISE EXCEPTION */
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Phase 3, with a bad row isolated: the batch is written in a subtransaction; when that
+ * fails with an error a row can cause, each image's rows are written alone, each in a
+ * subtransaction of its own, and an image whose write fails again is recorded as refused
+ * with that error (attempts, dead-lettered after europeana.enrich_max_attempts) while the
+ * others are written.  Any other error fails the batch, which is retried whole. */
+void
+WriteResultsIsolating(int32 model_id, ItemResult *results, int n, bool check_xmin, EnrichBatchResult *out) {
+	const auto started = std::chrono::steady_clock::now();
+	EnrichBatchResult whole = *out;
+	ErrorData *error = TryInSubtransaction([&] { WriteResults(model_id, results, n, check_xmin, &whole); });
+	if (error == nullptr) {
+		*out = whole;
+		return;
+	}
+	if (!RowAttributable(error->sqlerrcode) || StopRequested()) {
+		ReThrowError(error);
+	}
+	FreeErrorData(error);
+	ItemResult *group = static_cast<ItemResult *>(palloc(sizeof(ItemResult) * n));
+	for (int i = 0; i < n; i++) {
+		if (results[i].same_as >= 0) {
+			continue; /* written with the first row of its image */
+		}
+		int m = 0;
+		group[m] = results[i];
+		group[m++].same_as = -1;
+		for (int j = i + 1; j < n; j++) {
+			if (results[j].same_as == i) {
+				group[m] = results[j];
+				group[m++].same_as = 0;
+			}
+		}
+		EnrichBatchResult one;
+		ErrorData *row_error = TryInSubtransaction([&] { WriteResults(model_id, group, m, check_xmin, &one); });
+		if (row_error != nullptr) {
+			if (!RowAttributable(row_error->sqlerrcode) || StopRequested()) {
+				ReThrowError(row_error);
+			}
+			ereport(WARNING, (errcode(row_error->sqlerrcode),
+			                  errmsg("the results of image %lld could not be written: %s",
+			                         static_cast<long long>(group[0].image_id), row_error->message),
+			                  errhint("The image is recorded as refused in europeana.enrichment_queue and retried "
+			                          "with backoff; the rest of its batch was written.")));
+			for (int k = 0; k < m; k++) {
+				group[k].ok = false;
+				group[k].error = pstrdup(row_error->message);
+				group[k].sqlstate = row_error->sqlerrcode;
+			}
+			FreeErrorData(row_error);
+			one = EnrichBatchResult();
+			WriteResults(model_id, group, m, check_xmin, &one); /* records the refusals */
+		}
+		out->enriched += one.enriched;
+		out->refused += one.refused;
+		out->stale += one.stale;
+	}
+	out->write_ms = MsSince(started);
+}
+
 } // namespace
 
 int32
@@ -375,7 +457,7 @@ RunEnrichBatch(const EnrichTarget &target, int limit, const core::ClassifierSett
 	}
 
 	/* phase 3: results and queue in the caller's transaction */
-	WriteResults(target.model_id, results, n, false, &out);
+	WriteResultsIsolating(target.model_id, results, n, false, &out);
 	return out;
 }
 
@@ -474,7 +556,7 @@ WriteDetachedBatch(DetachedBatch *batch) {
 	EnrichBatchResult out;
 	out.claimed = batch->n;
 	out.claim_ms = batch->claim_ms;
-	WriteResults(batch->model_id, batch->results, batch->n, true, &out);
+	WriteResultsIsolating(batch->model_id, batch->results, batch->n, true, &out);
 	return out;
 }
 

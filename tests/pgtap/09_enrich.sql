@@ -10,7 +10,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 DROP EXTENSION IF EXISTS europeana CASCADE;
 CREATE EXTENSION europeana;
 SET client_min_messages = warning;
-SELECT plan(28);
+SELECT plan(32);
 
 INSERT INTO europeana.images (name, content)
 SELECT f, pg_read_binary_file(:'samples' || '/' || f) FROM pg_ls_dir(:'samples') AS f ORDER BY f;
@@ -87,6 +87,50 @@ SELECT is((SELECT count(*)::int FROM europeana.enrichments e JOIN europeana.imag
           || ' ' || (SELECT count(*)::int FROM europeana.enrichment_queue q JOIN europeana.images i USING (image_id)
                      WHERE i.name = 'parrot.jpg'),
           '0 0', 'content set to NULL drops its results and leaves nothing queued for it');
+
+-- a user trigger on enrichments that refuses one image: the rest of its batch is written, the
+-- image is recorded as refused with the trigger's error and dead-lettered in the end; an error
+-- that no single row causes (here: out of resources) still fails the batch, blaming no image
+CREATE FUNCTION public.refuse_marked() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF EXISTS (SELECT 1 FROM europeana.images WHERE image_id = NEW.image_id AND name = 'refuse me') THEN
+    RAISE EXCEPTION 'image % is refused by policy', NEW.image_id;
+  ELSIF EXISTS (SELECT 1 FROM europeana.images WHERE image_id = NEW.image_id AND name = 'out of resources') THEN
+    RAISE EXCEPTION 'no room' USING ERRCODE = 'insufficient_resources';
+  END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER refuse_marked BEFORE INSERT ON europeana.enrichments FOR EACH ROW EXECUTE FUNCTION public.refuse_marked();
+INSERT INTO europeana.images (name, content)
+SELECT n, (SELECT content FROM europeana.images WHERE name = :'other') FROM unnest(ARRAY['keep me 1', 'refuse me', 'keep me 2']) n;
+SET client_min_messages = error;
+CALL europeana.enrich(NULL, 16);
+SET client_min_messages = warning;
+SELECT is((SELECT count(DISTINCT image_id)::int FROM europeana.enrichments e JOIN europeana.images i USING (image_id)
+           WHERE i.name LIKE 'keep me %'), 2, 'a trigger refusing one image: the rest of its batch is written');
+SELECT is((SELECT attempts || ' ' || last_sqlstate || ' ' || (last_error LIKE '%refused by policy%')
+           FROM europeana.enrichment_queue q JOIN europeana.images i USING (image_id) WHERE i.name = 'refuse me'),
+          '1 P0001 true', 'the refused image is recorded with the trigger''s error and SQLSTATE');
+SET europeana.enrich_max_attempts = 2;
+UPDATE europeana.enrichment_queue SET next_attempt_at = now() - interval '1 second' WHERE dead_at IS NULL;
+SET client_min_messages = error;
+CALL europeana.enrich(NULL, 16);
+SET client_min_messages = warning;
+RESET europeana.enrich_max_attempts;
+SELECT ok((SELECT dead_at IS NOT NULL FROM europeana.enrichment_queue q JOIN europeana.images i USING (image_id)
+           WHERE i.name = 'refuse me'), 'and dead-lettered after europeana.enrich_max_attempts');
+INSERT INTO europeana.images (name, content)
+SELECT n, (SELECT content FROM europeana.images WHERE name = :'other') FROM unnest(ARRAY['keep me 3', 'out of resources']) n;
+\set ON_ERROR_STOP 0
+CALL europeana.enrich(NULL, 16);
+\set ON_ERROR_STOP 1
+SELECT is(:'LAST_ERROR_SQLSTATE' || ' ' || (SELECT string_agg(i.name || ':' || q.attempts, ',' ORDER BY i.name)
+                                            FROM europeana.enrichment_queue q JOIN europeana.images i USING (image_id)
+                                            WHERE q.dead_at IS NULL),
+          '53000 keep me 3:0,out of resources:0', 'an error no single row causes fails the batch and blames no image');
+DROP TRIGGER refuse_marked ON europeana.enrichments;
+DROP FUNCTION public.refuse_marked();
+CALL europeana.enrich(NULL, 16);
 
 \set ON_ERROR_STOP 0
 BEGIN;

@@ -229,6 +229,21 @@ q "insert into europeana.images (name, content) select 'vm2-' || name, content f
 wait_until "select count(distinct image_id) = 2 from europeana.enrichments join europeana.images using (image_id) where name like 'vm%'" 20
 ok $? "once they match again the workers go on, including the image queued meanwhile"
 
+# --- a user trigger on enrichments that refuses one image: the rest of its batch is written
+q "create function public.refuse_named() returns trigger language plpgsql as \$\$ begin
+     if exists (select 1 from europeana.images where image_id = new.image_id and name = 'trg-refuse') then
+       raise exception 'refused by policy'; end if; return new; end \$\$" >/dev/null
+q "create trigger refuse_named before insert on europeana.enrichments for each row execute function public.refuse_named()" >/dev/null
+q "insert into europeana.images (name, content) select 'trg-' || n, (select content from photos order by name limit 1)
+   from unnest(array['a', 'refuse', 'b', 'c']) n" >/dev/null
+wait_until "select count(distinct image_id) = 3 from europeana.enrichments join europeana.images using (image_id) where name like 'trg-%'" 30
+ok $? "a trigger refusing one image: the workers write the rest of its batch"
+wait_until "select attempts >= 1 and last_sqlstate = 'P0001' and last_error like '%refused by policy%'
+            from europeana.enrichment_queue q join europeana.images i using (image_id) where i.name = 'trg-refuse'" 20
+ok $? "and record the refused image with the trigger's error and SQLSTATE"
+q "drop trigger refuse_named on europeana.enrichments" >/dev/null; q "drop function public.refuse_named()" >/dev/null
+q "delete from europeana.images where name = 'trg-refuse'" >/dev/null
+
 # --- threads and crashes
 is "$(awk '/^Threads:/ {print $2}' /proc/"$postmaster"/status)" "1" "the postmaster is still single-threaded"
 ok "$(grep -cE 'PANIC' "$LOG")" "no PANIC in the server log"
