@@ -25,6 +25,7 @@ c16=$(rate r50_fp16_1gpu); c32=$(rate r50_fp32_1gpu); ccpu=$(rate r50_fp16_cpude
 con=$(rate r50_fp16_on_1gpu); cnp=$(rate r50_fp16_nopipeline_1gpu); c512=$(rate r50_fp16_b512_1gpu)
 cb64=$(rate r50_fp16_block64_1gpu)
 cagain=$(rate r50_fp16_again_1gpu); cx5=$(rate r50_fp16_x5_1gpu); conx5=$(rate r50_fp16_on_x5_1gpu)
+c2w=$(rate r50_fp16_2w_1gpu); c2wx5=$(rate r50_fp16_2w_x5_1gpu); c2wonx5=$(rate r50_fp16_2w_on_x5_1gpu)
 cm=$(rate "r50_fp16_${gpus}gpu"); cmx5=$(rate "r50_fp16_x5_${gpus}gpu"); cmonx5=$(rate "r50_fp16_on_x5_${gpus}gpu")
 ceil=$(awk -v a="$a16" -v d="$d" 'BEGIN { print (a < d) ? a : d }')
 x_b=$(ratio "$c16" "$b"); p_ceil=$(pct "$c16" "$ceil"); scale=$(ratio "$cm" "$c16"); scale5=$(ratio "$cmx5" "$cx5"); scaleon=$(ratio "$cmonx5" "$conx5")
@@ -41,12 +42,14 @@ cat <<MD
 | (c) ours, 1 worker, fp16 / fp32 (GPU and CPU threads share the JPEGs, pipelined, batch 256) | $(fmt "$c16") / $(fmt "$c32") |
 | (c) variants, fp16: GPU decodes every JPEG (on) / not pipelined / batch 512 / CPU threads decode all / nvJPEG blocks of 64 | $(fmt "$con") / $(fmt "$cnp") / $(fmt "$c512") / $(fmt "$ccpu") / $(fmt "$cb64") |
 | (c) fp16 again, at the end of the run / on 5 × as many images / the same with on | $(fmt "$cagain") / $(fmt "$cx5") / $(fmt "$conx5") |
+| (c) ours, 2 workers on one GPU (8 threads each), fp16: N / 5 × N / 5 × N with on | $(fmt "$c2w") / $(fmt "$c2wx5") / $(fmt "$c2wonx5") |
 | (c) ours, ${gpus} workers, one per GPU, fp16 | $(fmt "$cm") (${scale}x one GPU) |
 | (c) ours, ${gpus} workers, fp16, on 5 × as many images / the same with on | $(fmt "$cmx5") (${scale5}x one GPU on as many) / $(fmt "$cmonx5") (${scaleon}x) |
 
 | target | measured | verdict |
 |---|---|---|
 | (c) ≥ 10 × (b) | ${x_b}x | $(verdict "$(raw "$c16" "$b")" 10) |
+| the same with 2 workers on the GPU | $(ratio "$c2w" "$b")x | $(verdict "$(raw "$c2w" "$b")" 10) |
 | (c) ≥ 70 % of min((a) fp16, (d)) = $(fmt "$ceil") | ${p_ceil} % | $(verdict "$(raw "$c16" "$ceil")" 0.7) |
 | ${gpus} workers ≥ ${need}x one (the 4-GPU target, 3.5x, per GPU), N images | ${scale}x | $(verdict "$(raw "$cm" "$c16")" "$need") |
 | the same on 5 × N images | ${scale5}x | $(verdict "$(raw "$cmx5" "$cx5")" "$need") |

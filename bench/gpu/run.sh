@@ -12,7 +12,8 @@
 # pipeline, (d) the nvJPEG decode ceiling. With GPUS > 1 it also runs one worker per GPU.
 # Writes $OUT/results.md (and raw logs). Environment: N (2000), DISTINCT (200), BATCH (256),
 # GPUS (all), OUT ($PWD/build-gpu/out), SKIP_PY (set: skip the Python measurements), QUICK (set:
-# only the default configuration, on N and 5 x N images, on one GPU and on all).
+# only (b) and the default configuration, on N and 5 x N images, with one and two workers on one
+# GPU; QUICK_MULTI: on all GPUs too).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
@@ -58,7 +59,10 @@ chmod -R a+rX "$WORK"
 ls "$WORK"/img/*.jpg | sort >"$WORK/distinct.txt"
 awk -v n="$N" '{ p[NR] = $0 } END { for (i = 0; i < n; i++) print p[i % NR + 1] }' "$WORK/distinct.txt" >"$WORK/files.txt"
 
-if [ -z "${SKIP_PY:-}" ]; then
+if [ -n "${QUICK:-}" ] && [ -z "${SKIP_PY:-}" ]; then
+step "python: (b) pilot-style pipeline (QUICK: the baseline of the 10x target only)"
+echo "resnet50_random plain $("$PY" bench/gpu/python_gpu.py pipeline "$MODELS/resnet50_random.pt" "$WORK/files.txt" 64 "$PER_GPU_CORES")" | tee -a "$OUT/pipeline.txt"
+elif [ -z "${SKIP_PY:-}" ]; then
 step "python: (a) model-only ceilings, (d) nvJPEG decode ceiling, (b) pilot-style pipeline"
 for net in resnet50_random mobilenet_v2_imagenet_float; do
   for mode in fp32 fp16cl; do
@@ -188,9 +192,9 @@ run_enrich mnv2_fp32_cpudecode_1gpu mobilenet_v2_imagenet_float fp32 off
 fi
 # the headline configuration again, on a worker past its first partial batches, and on 5 x N
 # images (the per-run costs, the first claim and the last partial batch, weigh a fifth)
-run_enrich r50_fp16_again_1gpu resnet50_random fp16 shared
+[ -n "${QUICK:-}" ] || run_enrich r50_fp16_again_1gpu resnet50_random fp16 shared
 DRAIN_TIMEOUT=$((DRAIN_TIMEOUT * 3)) run_enrich r50_fp16_x5_1gpu resnet50_random fp16 shared auto "$PER_GPU_CORES" "$BATCH" 5
-DRAIN_TIMEOUT=$((DRAIN_TIMEOUT * 3)) run_enrich r50_fp16_on_x5_1gpu resnet50_random fp16 on auto "$PER_GPU_CORES" "$BATCH" 5
+[ -n "${QUICK:-}" ] || DRAIN_TIMEOUT=$((DRAIN_TIMEOUT * 3)) run_enrich r50_fp16_on_x5_1gpu resnet50_random fp16 on auto "$PER_GPU_CORES" "$BATCH" 5
 # top-1 agreement on the real network (the evidence label: ImageNet top-1), image by image
 agree() {
   psql -XAtq -c "SELECT '$1 vs $2: ' || count(*) FILTER (WHERE a.evidence = b.evidence) || ' of ' || count(*) FROM top1 a JOIN top1 b USING (name)
@@ -204,7 +208,17 @@ ps -o rss= -p "$(psql -XAtq -c "SELECT pid FROM europeana.worker_status LIMIT 1"
 grep -E 'ERROR|FATAL|PANIC' "$CLUSTER/server.log" | head -20 >"$OUT/server_errors.txt" || true
 cp "$CLUSTER/server.log" "$OUT/server_1gpu.log"
 
-if [ "$GPUS" -gt 1 ]; then
+# two workers on one GPU, each with half its cores: two main threads for the database work,
+# and one worker's forward pass runs while the other's JPEGs are on the JPEG engines
+step "PostgreSQL: two workers on cuda:0"
+GPUS_USED=2
+start_cluster 2 cuda:0
+run_enrich r50_fp16_2w_1gpu resnet50_random fp16 shared auto $((PER_GPU_CORES / 2))
+DRAIN_TIMEOUT=$((DRAIN_TIMEOUT * 3)) run_enrich r50_fp16_2w_x5_1gpu resnet50_random fp16 shared auto $((PER_GPU_CORES / 2)) "$BATCH" 5
+[ -n "${QUICK:-}" ] || DRAIN_TIMEOUT=$((DRAIN_TIMEOUT * 3)) run_enrich r50_fp16_2w_on_x5_1gpu resnet50_random fp16 on auto $((PER_GPU_CORES / 2)) "$BATCH" 5
+cp "$CLUSTER/server.log" "$OUT/server_2w1gpu.log"
+
+if [ "$GPUS" -gt 1 ] && { [ -z "${QUICK:-}" ] || [ -n "${QUICK_MULTI:-}" ]; }; then
   step "PostgreSQL: one worker per GPU ($GPUS)"
   GPUS_USED=$GPUS
   devices=$(seq -s, 0 $((GPUS - 1)) | sed 's/\([0-9]\+\)/cuda:\1/g')
