@@ -75,7 +75,7 @@ for net in resnet50_random; do
   echo "$net draft $("$PY" bench/gpu/python_gpu.py pipeline "$MODELS/$net.pt" "$WORK/files.txt" 64 "$PER_GPU_CORES" draft)" | tee -a "$OUT/pipeline.txt"
 done
 fi
-touch "$OUT/model_only.txt" "$OUT/decode.txt" "$OUT/pipeline.txt"
+touch "$OUT/model_only.txt" "$OUT/decode.txt" "$OUT/pipeline.txt" "$OUT/agreement.txt"
 
 CLUSTER=$WORK/pg
 trap 'scripts/pg_cluster.sh stop "$CLUSTER" >/dev/null 2>&1 || true; kill $(jobs -p) 2>/dev/null || true' EXIT
