@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <vector>
 
 extern "C" {
@@ -360,11 +361,35 @@ RowAttributable(int sqlerrcode) {
 	}
 }
 
+/* The rows of images [lo, hi) of `first` (each image's first row in the batch), its
+ * duplicates after it, as a batch of their own (same_as re-indexed); returns the count. */
+int
+GroupRows(const ItemResult *results, int n, const int *first, int lo, int hi, ItemResult *into) {
+	int m = 0;
+	for (int g = lo; g < hi; g++) {
+		const int i = first[g];
+		const int at = m;
+		into[m] = results[i];
+		into[m++].same_as = -1;
+		for (int j = i + 1; j < n; j++) {
+			if (results[j].same_as == i) {
+				into[m] = results[j];
+				into[m++].same_as = at;
+			}
+		}
+	}
+	return m;
+}
+
 /* Phase 3, with a bad row isolated: the batch is written in a subtransaction; when that
- * fails with an error a row can cause, each image's rows are written alone, each in a
- * subtransaction of its own, and an image whose write fails again is recorded as refused
- * with that error (attempts, dead-lettered after europeana.enrich_max_attempts) while the
- * others are written.  Any other error fails the batch, which is retried whole. */
+ * fails with an error a row can cause, its images are written by halves, each in a
+ * subtransaction of its own, down to the image that fails alone (a bad image of 256 costs
+ * ~16 subtransactions, not 256).  Each image that fails alone is recorded as refused with
+ * its error (attempts, dead-lettered after europeana.enrich_max_attempts) and the others
+ * are written; so is the image of a one-image batch.  When no image of a larger batch can
+ * be written (a trigger that refuses everything, a constraint every row breaks) the error
+ * is raised instead: it is no row's fault, and blaming each would dead-letter the whole
+ * queue.  Any other error fails the batch too; the batch is retried whole. */
 void
 WriteResultsIsolating(int32 model_id, ItemResult *results, int n, bool check_xmin, EnrichBatchResult *out) {
 	const auto started = std::chrono::steady_clock::now();
@@ -377,44 +402,87 @@ WriteResultsIsolating(int32 model_id, ItemResult *results, int n, bool check_xmi
 	if (!RowAttributable(error->sqlerrcode) || StopRequested()) {
 		ReThrowError(error);
 	}
-	FreeErrorData(error);
-	ItemResult *group = static_cast<ItemResult *>(palloc(sizeof(ItemResult) * n));
+	int *first = static_cast<int *>(palloc(sizeof(int) * n));
+	int groups = 0;
 	for (int i = 0; i < n; i++) {
-		if (results[i].same_as >= 0) {
-			continue; /* written with the first row of its image */
+		if (results[i].same_as < 0) {
+			first[groups++] = i;
 		}
-		int m = 0;
-		group[m] = results[i];
-		group[m++].same_as = -1;
-		for (int j = i + 1; j < n; j++) {
-			if (results[j].same_as == i) {
-				group[m] = results[j];
-				group[m++].same_as = 0;
-			}
+	}
+	ErrorData **failed = static_cast<ErrorData **>(palloc0(sizeof(ErrorData *) * std::max(groups, 1)));
+	ItemResult *rows = static_cast<ItemResult *>(palloc(sizeof(ItemResult) * n));
+	int written = 0;
+	/* writes the images [lo, hi), split in halves while a part fails */
+	const std::function<void(int, int)> write = [&](int lo, int hi) {
+		const int m = GroupRows(results, n, first, lo, hi, rows);
+		EnrichBatchResult part;
+		ErrorData *e = TryInSubtransaction([&] { WriteResults(model_id, rows, m, check_xmin, &part); });
+		if (e == nullptr) {
+			out->enriched += part.enriched;
+			out->refused += part.refused;
+			out->stale += part.stale;
+			written += hi - lo;
+			return;
 		}
-		EnrichBatchResult one;
-		ErrorData *row_error = TryInSubtransaction([&] { WriteResults(model_id, group, m, check_xmin, &one); });
-		if (row_error != nullptr) {
-			if (!RowAttributable(row_error->sqlerrcode) || StopRequested()) {
-				ReThrowError(row_error);
-			}
-			ereport(WARNING, (errcode(row_error->sqlerrcode),
-			                  errmsg("the results of image %lld could not be written: %s",
-			                         static_cast<long long>(group[0].image_id), row_error->message),
-			                  errhint("The image is recorded as refused in europeana.enrichment_queue and retried "
-			                          "with backoff; the rest of its batch was written.")));
-			for (int k = 0; k < m; k++) {
-				group[k].ok = false;
-				group[k].error = pstrdup(row_error->message);
-				group[k].sqlstate = row_error->sqlerrcode;
-			}
-			FreeErrorData(row_error);
-			one = EnrichBatchResult();
-			WriteResults(model_id, group, m, check_xmin, &one); /* records the refusals */
+		if (!RowAttributable(e->sqlerrcode) || StopRequested()) {
+			ReThrowError(e);
 		}
-		out->enriched += one.enriched;
-		out->refused += one.refused;
-		out->stale += one.stale;
+		if (hi - lo == 1) {
+			failed[lo] = e;
+			return;
+		}
+		FreeErrorData(e);
+		const int mid = lo + (hi - lo) / 2;
+		write(lo, mid);
+		write(mid, hi);
+	};
+	if (groups == 1) {
+		failed[0] = error; /* a batch of one image: the error is that image's */
+	} else {
+		const int mid = groups / 2; /* the whole batch failed already */
+		write(0, mid);
+		write(mid, groups);
+		if (written == 0) {
+			ReThrowError(error);
+		}
+		FreeErrorData(error);
+	}
+	for (int g = 0; g < groups; g++) {
+		if (failed[g] == nullptr) {
+			continue;
+		}
+		const ErrorData *e = failed[g];
+		const char *message = e->message != nullptr ? e->message : "error without a message";
+		ereport(WARNING, (errcode(e->sqlerrcode),
+		                  errmsg("the results of image %lld could not be written: %s",
+		                         static_cast<long long>(results[first[g]].image_id), message),
+		                  errhint("The image is recorded as refused in europeana.enrichment_queue and retried "
+		                          "with backoff; the rest of its batch was written.")));
+		const int m = GroupRows(results, n, first, g, g + 1, rows);
+		for (int k = 0; k < m; k++) {
+			rows[k].ok = false;
+			rows[k].error = pstrdup(message);
+			rows[k].sqlstate = e->sqlerrcode;
+		}
+		EnrichBatchResult part;
+		ErrorData *record_error =
+		    TryInSubtransaction([&] { WriteResults(model_id, rows, m, check_xmin, &part); }); /* the refusal */
+		if (record_error != nullptr) {
+			if (!RowAttributable(record_error->sqlerrcode) || StopRequested()) {
+				ReThrowError(record_error);
+			}
+			/* its queue row refuses the update too (a trigger on the queue): it stays queued */
+			ereport(WARNING, (errcode(record_error->sqlerrcode),
+			                  errmsg("the refusal of image %lld could not be recorded: %s",
+			                         static_cast<long long>(results[first[g]].image_id),
+			                         record_error->message != nullptr ? record_error->message : "error without a message"),
+			                  errhint("Its queue row stays as it was and is claimed again.")));
+			FreeErrorData(record_error);
+			out->stale += m;
+			continue;
+		}
+		out->refused += part.refused;
+		out->stale += part.stale;
 	}
 	out->write_ms = MsSince(started);
 }

@@ -10,7 +10,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 DROP EXTENSION IF EXISTS europeana CASCADE;
 CREATE EXTENSION europeana;
 SET client_min_messages = warning;
-SELECT plan(32);
+SELECT plan(33);
 
 INSERT INTO europeana.images (name, content)
 SELECT f, pg_read_binary_file(:'samples' || '/' || f) FROM pg_ls_dir(:'samples') AS f ORDER BY f;
@@ -93,7 +93,7 @@ SELECT is((SELECT count(*)::int FROM europeana.enrichments e JOIN europeana.imag
 -- that no single row causes (here: out of resources) still fails the batch, blaming no image
 CREATE FUNCTION public.refuse_marked() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  IF EXISTS (SELECT 1 FROM europeana.images WHERE image_id = NEW.image_id AND name = 'refuse me') THEN
+  IF EXISTS (SELECT 1 FROM europeana.images WHERE image_id = NEW.image_id AND (name = 'refuse me' OR name LIKE 'all bad %')) THEN
     RAISE EXCEPTION 'image % is refused by policy', NEW.image_id;
   ELSIF EXISTS (SELECT 1 FROM europeana.images WHERE image_id = NEW.image_id AND name = 'out of resources') THEN
     RAISE EXCEPTION 'no room' USING ERRCODE = 'insufficient_resources';
@@ -128,6 +128,19 @@ SELECT is(:'LAST_ERROR_SQLSTATE' || ' ' || (SELECT string_agg(i.name || ':' || q
                                             FROM europeana.enrichment_queue q JOIN europeana.images i USING (image_id)
                                             WHERE q.dead_at IS NULL),
           '53000 keep me 3:0,out of resources:0', 'an error no single row causes fails the batch and blames no image');
+DROP TRIGGER refuse_marked ON europeana.enrichments;
+CALL europeana.enrich(NULL, 16);
+-- when no image of a batch can be written, it is no image's fault: the error is raised
+CREATE TRIGGER refuse_marked BEFORE INSERT ON europeana.enrichments FOR EACH ROW EXECUTE FUNCTION public.refuse_marked();
+INSERT INTO europeana.images (name, content)
+SELECT n, (SELECT content FROM europeana.images WHERE name = :'other') FROM unnest(ARRAY['all bad 1', 'all bad 2']) n;
+\set ON_ERROR_STOP 0
+CALL europeana.enrich(NULL, 16);
+\set ON_ERROR_STOP 1
+SELECT is(:'LAST_ERROR_SQLSTATE' || ' ' || (SELECT string_agg(q.attempts::text, ',')
+                                            FROM europeana.enrichment_queue q JOIN europeana.images i USING (image_id)
+                                            WHERE i.name LIKE 'all bad %'),
+          'P0001 0,0', 'when every image of a batch is refused the error is raised and no image is blamed');
 DROP TRIGGER refuse_marked ON europeana.enrichments;
 DROP FUNCTION public.refuse_marked();
 CALL europeana.enrich(NULL, 16);

@@ -509,34 +509,6 @@ public:
 		}
 	}
 
-	/* Reserves up to `count` items from the back (the GPU's share, while the threads take
-	 * the front): *first, *last (empty when none are left). */
-	void
-	TakeBack(size_t count, size_t *first, size_t *last) {
-		uint64_t cur = range_.load();
-		for (;;) {
-			const uint64_t lo = cur & 0xffffffffu, hi = cur >> 32;
-			const uint64_t take = std::min<uint64_t>(count, hi > lo ? hi - lo : 0);
-			if (take == 0) {
-				*first = *last = 0;
-				return;
-			}
-			if (range_.compare_exchange_weak(cur, ((hi - take) << 32) | lo)) {
-				*first = static_cast<size_t>(hi - take);
-				*last = static_cast<size_t>(hi);
-				return;
-			}
-		}
-	}
-
-	/* Items not yet taken. */
-	size_t
-	Remaining() const {
-		const uint64_t cur = range_.load();
-		const uint64_t lo = cur & 0xffffffffu, hi = cur >> 32;
-		return hi > lo ? static_cast<size_t>(hi - lo) : 0;
-	}
-
 	/* Leaves item i to the caller (before it is supplied, or before the threads start). */
 	void
 	Skip(size_t i) {
@@ -693,8 +665,12 @@ ParallelFor(size_t n, int threads, const std::function<void(size_t)> &fn) {
 		}
 	};
 	std::vector<std::thread> pool;
-	for (size_t t = 1; t < count; t++) {
-		pool.emplace_back(body);
+	try {
+		for (size_t t = 1; t < count; t++) {
+			pool.emplace_back(body);
+		}
+	} catch (const std::exception &) {
+		/* no more threads (a resource limit): the ones started and this one do it all */
 	}
 	body();
 	for (std::thread &t : pool) {
@@ -751,12 +727,21 @@ ClassifyBatchGpuDecode(std::vector<BatchItem> items, LoadedModel &m, const Class
 	std::vector<DecodedImage> &decoded = work.Decoded();
 	GpuTimelineStart(m.device.index());
 	const bool exclusive = settings.gpu_jpeg == ClassifierSettings::GpuJpeg::On;
-	/* On: the JPEGs the GPU suits are its own, the threads never take them */
+	/* The JPEGs the GPU takes are its own; the threads never take them, and take everything
+	 * else (other formats, JPEGs nvJPEG does not suit).  On: every JPEG the GPU suits.
+	 * Shared: those in the back part of the batch, its share (which follows both sides'
+	 * measured rates, see below, so that they finish together); the threads start at the
+	 * front. */
+	const size_t gpu_from =
+	    exclusive ? 0
+	              : n - std::min(n, static_cast<size_t>(std::lround(static_cast<double>(n) * shared_gpu_share)));
 	std::vector<ImageHeader> headers(n);
 	std::vector<char> suits(n, 0);
+	std::vector<char> to_gpu(n, 0);
 	const auto sort = [&](size_t i) {
 		suits[i] = SuitsGpu(items[i].image, options, &headers[i]) ? 1 : 0;
-		if (exclusive && suits[i]) {
+		if (suits[i] && i >= gpu_from) {
+			to_gpu[i] = 1;
 			work.Skip(i);
 		}
 	};
@@ -817,11 +802,12 @@ ClassifyBatchGpuDecode(std::vector<BatchItem> items, LoadedModel &m, const Class
 		}
 	};
 	const size_t max_block = static_cast<size_t>(std::max(settings.gpu_jpeg_block, 1));
-	if (exclusive) {
+	const auto shared_started = Clock::now();
+	{
 		std::vector<size_t> block;
 		uint64_t block_bytes = 0;
 		for (size_t i = 0; i < n && !work.Stopped(); i++) {
-			if (suits[i]) {
+			if (to_gpu[i]) {
 				block.push_back(i);
 				block_bytes += static_cast<uint64_t>(headers[i].width) * headers[i].height * 3;
 			}
@@ -838,46 +824,12 @@ ClassifyBatchGpuDecode(std::vector<BatchItem> items, LoadedModel &m, const Class
 		}
 		/* then help the threads with what is left of theirs */
 		for (size_t i = work.Take(); i < n && !work.Stopped(); i = work.Take()) {
-			if (!suits[i]) {
+			if (!to_gpu[i]) {
 				work.Process(i);
 			}
 		}
 	}
-	const auto shared_started = std::chrono::steady_clock::now();
 	size_t shared_gpu = 0;
-	if (!exclusive) {
-		/* Shared: the GPU takes its share of the batch from the back, in blocks of at most
-		 * max_block JPEGs (and about kGpuBlockBytes), while the threads take the front; then
-		 * this thread decodes from the front beside them.  The share follows the two sides'
-		 * measured rates (see below), so that both finish together. */
-		uint64_t bytes = 0;
-		for (size_t i = 0; i < n; i++) {
-			bytes += static_cast<uint64_t>(headers[i].width) * headers[i].height * 3;
-		}
-		const uint64_t mean_bytes = std::max<uint64_t>(bytes / std::max<size_t>(n, 1), 1);
-		const size_t per_block = std::clamp<size_t>(static_cast<size_t>(kGpuBlockBytes / mean_bytes), 1, max_block);
-		size_t gpu_left = static_cast<size_t>(std::lround(static_cast<double>(work.Remaining()) * shared_gpu_share));
-		while (gpu_left > 0 && !work.Stopped()) {
-			if (should_stop && should_stop()) {
-				work.Stop();
-				break;
-			}
-			size_t first = 0, last = 0;
-			work.TakeBack(std::min(gpu_left, per_block), &first, &last);
-			if (first == last) {
-				break;
-			}
-			gpu_left -= last - first;
-			std::vector<size_t> block;
-			for (size_t i = first; i < last; i++) {
-				block.push_back(i);
-			}
-			gpu_block(block);
-		}
-		for (size_t i = work.Take(); i < n && !work.Stopped(); i = work.Take()) {
-			work.Process(i);
-		}
-	}
 	{
 		const Clock::time_point t = Clock::now();
 		work.Join();

@@ -41,8 +41,8 @@ struct ClassifierSettings {
 	 *   Off:    the decode threads decode everything;
 	 *   On:     the GPU decodes every JPEG it can (baseline, 3 components, no EXIF rotation),
 	 *           the threads only the other images;
-	 *   Shared: the GPU takes its share of the batch from the back while the threads take
-	 *           JPEGs too, from the front; the share follows both sides' measured rates.
+	 *   Shared: the GPU takes the JPEGs it suits in the back part of the batch (its share,
+	 *           which follows both sides' measured rates), the threads everything else.
 	 * Measured on H200 with 16 threads (bench/gpu/RESULTS.md). */
 	enum class GpuJpeg { Off, On, Shared };
 	GpuJpeg gpu_jpeg = GpuJpeg::Shared;

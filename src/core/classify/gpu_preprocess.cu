@@ -31,6 +31,7 @@ LaunchResample(const ResampleJob *jobs, int n, const ResampleNorm &norm, int cro
 	if (n <= 0) {
 		return cudaSuccess;
 	}
+	(void)cudaGetLastError(); /* an earlier call's error must not be taken for the launch's */
 	const int pixels = crop_width * crop_height;
 	const dim3 grid(static_cast<unsigned>((pixels + kThreads - 1) / kThreads), static_cast<unsigned>(n));
 	ResampleKernel<<<grid, kThreads, 0, stream>>>(jobs, norm, crop_width, crop_height, dest);
