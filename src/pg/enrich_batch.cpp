@@ -361,6 +361,21 @@ RowAttributable(int sqlerrcode) {
 	}
 }
 
+/* e itself when one row can have caused it and no cancel or shutdown is pending;
+ * otherwise raises it (the batch fails and is retried whole). */
+ErrorData *
+RowErrorOrRaise(ErrorData *e) {
+	if (!RowAttributable(e->sqlerrcode) || StopRequested()) {
+		ReThrowError(e);
+	}
+	return e;
+}
+
+const char *
+MessageOf(const ErrorData *e) {
+	return e->message != nullptr ? e->message : "error without a message";
+}
+
 /* The rows of images [lo, hi) of `first` (each image's first row in the batch), its
  * duplicates after it, as a batch of their own (same_as re-indexed); returns the count. */
 int
@@ -399,9 +414,7 @@ WriteResultsIsolating(int32 model_id, ItemResult *results, int n, bool check_xmi
 		*out = whole;
 		return;
 	}
-	if (!RowAttributable(error->sqlerrcode) || StopRequested()) {
-		ReThrowError(error);
-	}
+	RowErrorOrRaise(error);
 	int *first = static_cast<int *>(palloc(sizeof(int) * n));
 	int groups = 0;
 	for (int i = 0; i < n; i++) {
@@ -424,9 +437,7 @@ WriteResultsIsolating(int32 model_id, ItemResult *results, int n, bool check_xmi
 			written += hi - lo;
 			return;
 		}
-		if (!RowAttributable(e->sqlerrcode) || StopRequested()) {
-			ReThrowError(e);
-		}
+		RowErrorOrRaise(e);
 		if (hi - lo == 1) {
 			failed[lo] = e;
 			return;
@@ -452,7 +463,7 @@ WriteResultsIsolating(int32 model_id, ItemResult *results, int n, bool check_xmi
 			continue;
 		}
 		const ErrorData *e = failed[g];
-		const char *message = e->message != nullptr ? e->message : "error without a message";
+		const char *message = MessageOf(e);
 		ereport(WARNING, (errcode(e->sqlerrcode),
 		                  errmsg("the results of image %lld could not be written: %s",
 		                         static_cast<long long>(results[first[g]].image_id), message),
@@ -468,14 +479,11 @@ WriteResultsIsolating(int32 model_id, ItemResult *results, int n, bool check_xmi
 		ErrorData *record_error =
 		    TryInSubtransaction([&] { WriteResults(model_id, rows, m, check_xmin, &part); }); /* the refusal */
 		if (record_error != nullptr) {
-			if (!RowAttributable(record_error->sqlerrcode) || StopRequested()) {
-				ReThrowError(record_error);
-			}
+			RowErrorOrRaise(record_error);
 			/* its queue row refuses the update too (a trigger on the queue): it stays queued */
 			ereport(WARNING, (errcode(record_error->sqlerrcode),
 			                  errmsg("the refusal of image %lld could not be recorded: %s",
-			                         static_cast<long long>(results[first[g]].image_id),
-			                         record_error->message != nullptr ? record_error->message : "error without a message"),
+			                         static_cast<long long>(results[first[g]].image_id), MessageOf(record_error)),
 			                  errhint("Its queue row stays as it was and is claimed again.")));
 			FreeErrorData(record_error);
 			out->stale += m;

@@ -31,6 +31,14 @@ TestImage(int w, int h, unsigned seed) {
 	return img;
 }
 
+InputSpec
+Spec(int resize_shorter, int crop) {
+	InputSpec spec;
+	spec.resize_shorter = resize_shorter;
+	spec.crop_width = spec.crop_height = crop;
+	return spec;
+}
+
 /* torch's reference: [3, crop_h, crop_w] float on the 0..255 scale */
 at::Tensor
 Reference(std::vector<unsigned char> &img, const ResampleJob &job, int crop_w, int crop_h) {
@@ -49,7 +57,7 @@ class ResampleCase : public ::testing::TestWithParam<Case> {};
 TEST_P(ResampleCase, MatchesTorchAntialiasedBilinear) {
 	const Case c = GetParam();
 	std::vector<unsigned char> img = TestImage(c.width, c.height, static_cast<unsigned>(c.width * 31 + c.height));
-	ResampleJob job = ResampleJobFor(c.width, c.height, c.resize_shorter, c.crop, c.crop);
+	ResampleJob job = ResampleJobFor(Spec(c.resize_shorter, c.crop), c.width, c.height);
 	job.src = img.data();
 	const at::Tensor ref = Reference(img, job, c.crop, c.crop);
 	const auto acc = ref.accessor<float, 3>();
@@ -78,7 +86,7 @@ INSTANTIATE_TEST_SUITE_P(Sizes, ResampleCase,
 
 TEST(Resample, NormalisesIntoPlanesInTensorChannelOrder) {
 	std::vector<unsigned char> img = TestImage(500, 375, 7);
-	ResampleJob job = ResampleJobFor(500, 375, 256, 224, 224);
+	ResampleJob job = ResampleJobFor(Spec(256, 224), 500, 375);
 	job.src = img.data();
 	job.row = 1;
 	const at::Tensor ref = Reference(img, job, 224, 224);
@@ -105,19 +113,19 @@ TEST(Resample, NormalisesIntoPlanesInTensorChannelOrder) {
 
 TEST(Resample, CropAndResizeGeometryIsTorchvisions) {
 	/* Resize(256) keeps the aspect ratio, the longer side truncated, as torchvision does */
-	ResampleJob j = ResampleJobFor(1600, 1200, 256, 224, 224);
+	ResampleJob j = ResampleJobFor(Spec(256, 224), 1600, 1200);
 	EXPECT_EQ(j.resized_width, 341);
 	EXPECT_EQ(j.resized_height, 256);
 	/* CenterCrop: round((341 - 224) / 2) = round(58.5) = 58 (halves to even), (256-224)/2 = 16 */
 	EXPECT_EQ(j.left, 58);
 	EXPECT_EQ(j.top, 16);
-	EXPECT_EQ(CenterOffset(3), 2);
-	EXPECT_EQ(CenterOffset(5), 2);
-	EXPECT_EQ(CenterOffset(0), 0);
+	EXPECT_EQ(CenterCropOffset(3), 2);
+	EXPECT_EQ(CenterCropOffset(5), 2);
+	EXPECT_EQ(CenterCropOffset(0), 0);
 	/* never smaller than the crop */
-	j = ResampleJobFor(5000, 100, 256, 224, 224);
+	j = ResampleJobFor(Spec(256, 224), 5000, 100);
 	EXPECT_EQ(j.resized_height, 256);
-	j = ResampleJobFor(640, 480, 0, 224, 224);
+	j = ResampleJobFor(Spec(0, 224), 640, 480);
 	EXPECT_EQ(j.resized_width, 224);
 	EXPECT_EQ(j.resized_height, 224);
 }

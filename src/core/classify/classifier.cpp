@@ -702,12 +702,11 @@ constexpr uint64_t kGpuBlockBytes = uint64_t {2} << 30;
 double shared_gpu_share = 0.75;
 
 /*
- * ClassifyBatch on CUDA with nvJPEG.  GpuJpeg::On: the JPEGs nvJPEG suits go to the GPU in
- * blocks, decoded by the calling thread once every item's bytes are supplied; the decode
- * threads take only the other images.  GpuJpeg::Shared: the threads take items one by one
- * from the front while the GPU takes blocks from the back.  Both write preprocessed rows
- * (the CPU into pinned host memory, the GPU straight into the device batch), then one
- * forward runs over the batch.
+ * ClassifyBatch on CUDA with nvJPEG.  The JPEGs the GPU takes (GpuJpeg::On: all it suits;
+ * Shared: those in the back part of the batch) go to it in blocks, decoded by the calling
+ * thread once every item's bytes are supplied; the decode threads take the other images,
+ * from the front.  Both write preprocessed rows (the CPU into pinned host memory, the GPU
+ * straight into the device batch), then one forward runs over the batch.
  */
 std::vector<BatchOutcome>
 ClassifyBatchGpuDecode(std::vector<BatchItem> items, LoadedModel &m, const ClassifierSettings &settings,
@@ -802,7 +801,7 @@ ClassifyBatchGpuDecode(std::vector<BatchItem> items, LoadedModel &m, const Class
 		}
 	};
 	const size_t max_block = static_cast<size_t>(std::max(settings.gpu_jpeg_block, 1));
-	const auto shared_started = Clock::now();
+	const auto decode_started = Clock::now();
 	{
 		std::vector<size_t> block;
 		uint64_t block_bytes = 0;
@@ -829,7 +828,6 @@ ClassifyBatchGpuDecode(std::vector<BatchItem> items, LoadedModel &m, const Class
 			}
 		}
 	}
-	size_t shared_gpu = 0;
 	{
 		const Clock::time_point t = Clock::now();
 		work.Join();
@@ -838,13 +836,11 @@ ClassifyBatchGpuDecode(std::vector<BatchItem> items, LoadedModel &m, const Class
 	if (work.Stopped()) {
 		throw Error(ErrorKind::Cancelled, "classification cancelled");
 	}
-	const double shared_cpu_ms =
-	    std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - shared_started).count();
+	const double cpu_side_ms = ms_since(decode_started); /* until the last image was decoded */
 	last_stats = BatchDecodeStats();
 	for (size_t i = 0; i < n; i++) {
 		(on_gpu[i] ? last_stats.gpu_decoded : last_stats.cpu_decoded) += 1;
 	}
-	shared_gpu = static_cast<size_t>(last_stats.gpu_decoded);
 
 	/* CPU-decoded rows join the GPU-decoded ones on the device */
 	std::vector<int64_t> cpu_rows, good;
@@ -893,11 +889,11 @@ ClassifyBatchGpuDecode(std::vector<BatchItem> items, LoadedModel &m, const Class
 		last_stats.gpu_other_ms = times.other_ms;
 		/* Shared: the GPU's rate (images per ms of its decode and preprocessing) against the
 		 * CPU side's (images per ms until the last was done) sets the next batch's share */
-		const size_t cpu = n - shared_gpu;
+		const int gpu = last_stats.gpu_decoded, cpu = last_stats.cpu_decoded;
 		const double gpu_ms = times.decode_ms + times.preprocess_ms;
-		if (!exclusive && shared_gpu > 0 && cpu > 0 && gpu_ms > 0 && shared_cpu_ms > 0) {
-			const double rg = static_cast<double>(shared_gpu) / gpu_ms;
-			const double rc = static_cast<double>(cpu) / shared_cpu_ms;
+		if (!exclusive && gpu > 0 && cpu > 0 && gpu_ms > 0 && cpu_side_ms > 0) {
+			const double rg = gpu / gpu_ms;
+			const double rc = cpu / cpu_side_ms;
 			shared_gpu_share = std::clamp(0.5 * shared_gpu_share + 0.5 * rg / (rg + rc), 0.3, 0.97);
 		}
 	}

@@ -28,8 +28,7 @@ constexpr int kStates = 2;
 struct NvJpeg {
 	nvjpegHandle_t handle = nullptr;
 	nvjpegJpegState_t state[kStates] = {nullptr, nullptr};
-	cudaEvent_t decoded[kStates] = {nullptr, nullptr};
-	bool in_use[kStates] = {false, false};
+	cudaEvent_t decoded[kStates] = {nullptr, nullptr}; /* recorded after the state's last decode */
 	int next = 0;
 	std::string backend; /* the one nvjpegCreateEx accepted */
 	std::string error;
@@ -65,7 +64,7 @@ StateFor(int device) {
 	for (int k = 0; k < kStates && s->handle != nullptr; k++) {
 		if (nvjpegJpegStateCreate(s->handle, &s->state[k]) != NVJPEG_STATUS_SUCCESS ||
 		    cudaEventCreateWithFlags(&s->decoded[k], cudaEventDisableTiming) != cudaSuccess) {
-			s->error = "nvjpegJpegStateCreate failed";
+			s->error = "nvjpegJpegStateCreate or cudaEventCreate failed";
 			s->handle = nullptr;
 		}
 	}
@@ -200,7 +199,7 @@ GpuDecodeJpegs(int device, const std::vector<ByteView> &jpegs, const std::vector
 		    components != 3 || w[0] <= 0 || h[0] <= 0) {
 			continue;
 		}
-		ResampleJob job = ResampleJobFor(w[0], h[0], spec.resize_shorter, spec.crop_width, spec.crop_height);
+		ResampleJob job = ResampleJobFor(spec, w[0], h[0]);
 		job.row = rows[k];
 		jobs.push_back(job);
 		offsets.push_back(total);
@@ -231,24 +230,24 @@ GpuDecodeJpegs(int device, const std::vector<ByteView> &jpegs, const std::vector
 	}
 	const int batch = static_cast<int>(take.size());
 	/* A state's buffers are resized by its initialisation: the decode that last used it must
-	 * be over first (block sizes vary).  The other state's decode may still run. */
+	 * be over first (block sizes vary); an event not recorded yet is complete at once.  The
+	 * other state's decode may still run. */
 	const int slot = s->next;
 	s->next = (s->next + 1) % kStates;
-	if (s->in_use[slot] && cudaEventSynchronize(s->decoded[slot]) != cudaSuccess) {
+	if (cudaEventSynchronize(s->decoded[slot]) != cudaSuccess) {
 		return ok;
 	}
-	s->in_use[slot] = false;
 	GpuTimelineMark(GpuStage::Other);
-	if (nvjpegDecodeBatchedInitialize(s->handle, s->state[slot], batch, 1, NVJPEG_OUTPUT_RGBI) !=
-	        NVJPEG_STATUS_SUCCESS ||
-	    nvjpegDecodeBatched(s->handle, s->state[slot], datas.data(), lengths.data(), outputs.data(), stream) !=
-	        NVJPEG_STATUS_SUCCESS) {
-		/* e.g. a stream the hardware engine does not support: all go to the CPU.  What was
-		 * queued must finish before the state is used again. */
-		s->in_use[slot] = cudaEventRecord(s->decoded[slot], stream) == cudaSuccess;
-		return ok;
+	const bool decoding =
+	    nvjpegDecodeBatchedInitialize(s->handle, s->state[slot], batch, 1, NVJPEG_OUTPUT_RGBI) ==
+	        NVJPEG_STATUS_SUCCESS &&
+	    nvjpegDecodeBatched(s->handle, s->state[slot], datas.data(), lengths.data(), outputs.data(), stream) ==
+	        NVJPEG_STATUS_SUCCESS;
+	/* what was queued, even by a failed call, is over before the state is used again */
+	(void)cudaEventRecord(s->decoded[slot], stream);
+	if (!decoding) {
+		return ok; /* e.g. a stream the hardware engine does not support: all go to the CPU */
 	}
-	s->in_use[slot] = cudaEventRecord(s->decoded[slot], stream) == cudaSuccess;
 	GpuTimelineMark(GpuStage::Decode);
 
 	/* the jobs travel through pinned memory (an asynchronous copy, ordered on the stream) */

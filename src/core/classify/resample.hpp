@@ -14,6 +14,7 @@
 #pragma once
 
 #include "core/common/no_postgres.hpp"
+#include "core/decode/input_spec.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -128,38 +129,18 @@ ResampleInto(const ResampleJob &job, const ResampleNorm &norm, int crop_width, i
 	}
 }
 
-/* torchvision's CenterCrop offset for a difference d >= 0: round(d / 2), halves to even
- * (Python's round). */
-inline int
-CenterOffset(int d) {
-	int half = d / 2;
-	if (d % 2 == 1 && half % 2 == 1) {
-		half += 1;
-	}
-	return half;
-}
-
-/* The resized size and crop of an image of width x height for an input spec's numbers, as
- * the CPU path and torchvision compute them (Resize(shorter side), CenterCrop). */
+/* The job for an image of width x height: the resize and crop of input_spec.hpp's
+ * CropGeometryFor, as on the CPU path. */
 inline ResampleJob
-ResampleJobFor(int width, int height, int resize_shorter, int crop_width, int crop_height) {
+ResampleJobFor(const InputSpec &spec, int width, int height) {
+	const CropGeometry g = CropGeometryFor(spec, width, height);
 	ResampleJob job;
 	job.width = width;
 	job.height = height;
-	int tw = crop_width, th = crop_height;
-	if (resize_shorter > 0) {
-		if (width <= height) {
-			tw = resize_shorter;
-			th = static_cast<int>(static_cast<int64_t>(resize_shorter) * height / width);
-		} else {
-			tw = static_cast<int>(static_cast<int64_t>(resize_shorter) * width / height);
-			th = resize_shorter;
-		}
-	}
-	job.resized_width = tw > crop_width ? tw : crop_width;
-	job.resized_height = th > crop_height ? th : crop_height;
-	job.top = CenterOffset(job.resized_height - crop_height);
-	job.left = CenterOffset(job.resized_width - crop_width);
+	job.resized_width = g.resized_width;
+	job.resized_height = g.resized_height;
+	job.left = g.left;
+	job.top = g.top;
 	return job;
 }
 

@@ -129,26 +129,11 @@ void
 PreprocessInto(const cv::Mat &bgr, const InputSpec &spec, float *chw) {
 	const int w = bgr.cols;
 	const int h = bgr.rows;
-	cv::Size target;
-	if (spec.resize_shorter > 0) {
-		/* torchvision Resize(int): the shorter side becomes `resize_shorter`, the longer side
-		 * keeps the aspect ratio, truncated like int(size * long / short). */
-		const int s = spec.resize_shorter;
-		if (w <= h) {
-			target = cv::Size(s, static_cast<int>(static_cast<int64_t>(s) * h / w));
-		} else {
-			target = cv::Size(static_cast<int>(static_cast<int64_t>(s) * w / h), s);
-		}
-	} else {
-		target = cv::Size(spec.crop_width, spec.crop_height);
-	}
-	target.width = std::max(target.width, spec.crop_width);
-	target.height = std::max(target.height, spec.crop_height);
-
-	/* torchvision CenterCrop: top = int(round((h - ch) / 2.0)) with Python's round, which
-	 * rounds halves to even; nearbyint does the same in the default rounding mode. */
-	const int top = static_cast<int>(std::nearbyint((target.height - spec.crop_height) / 2.0));
-	const int left = static_cast<int>(std::nearbyint((target.width - spec.crop_width) / 2.0));
+	/* torchvision's Resize(shorter side) and CenterCrop, as the GPU path computes them */
+	const CropGeometry geometry = CropGeometryFor(spec, w, h);
+	const cv::Size target(geometry.resized_width, geometry.resized_height);
+	const int top = geometry.top;
+	const int left = geometry.left;
 
 	cv::Mat crop;
 	const int64_t target_area = static_cast<int64_t>(target.width) * target.height;
