@@ -110,6 +110,9 @@ ResolvePlacement(const ClassifierSettings &settings, c10::Device *device, at::Sc
 
 using Cache = std::map<std::string, std::shared_ptr<LoadedModel>>;
 
+/* Forward passes split in halves after a CUDA out-of-memory, since the process started */
+std::atomic<int64_t> forward_splits_out_of_memory {0};
+
 /* Deliberately leaked: no destructor may run inside process exit (LibTorch's static
  * destructors are skipped by the glue's fast-exit hook; ours would run against a
  * half-torn-down runtime). */
@@ -187,6 +190,7 @@ LaunchForward(LoadedModel &m, const at::Tensor &input, int64_t pad_to = 0) {
 			out = out.narrow(0, 0, rows);
 		}
 	} catch (const c10::OutOfMemoryError &e) {
+		forward_splits_out_of_memory.fetch_add(1);
 		if (input.size(0) > 1) {
 			const int64_t half = input.size(0) / 2;
 			at::Tensor a = LaunchForward(m, input.narrow(0, 0, half));
@@ -420,7 +424,12 @@ BatchDecodeStats last_stats;
 
 BatchDecodeStats
 LastBatchDecodeStats() noexcept {
-	return last_stats;
+	BatchDecodeStats s = last_stats;
+	s.oom_forward_splits = forward_splits_out_of_memory.load();
+#ifdef EUROPEANA_WITH_NVJPEG
+	s.oom_gpu_blocks = GpuJpegBlocksOutOfMemory();
+#endif
+	return s;
 }
 
 std::string

@@ -135,6 +135,9 @@ struct BatchDecodeStats {
 	/* With nvJPEG, the classifying thread's time: reading the headers, in nvJPEG calls,
 	 * waiting for the decode threads, queueing the uploads of CPU-decoded rows (ms). */
 	double host_sniff_ms = 0, host_submit_ms = 0, host_join_ms = 0, host_upload_ms = 0;
+	/* Since the process started: forward passes split in halves after a CUDA out-of-memory,
+	 * and nvJPEG blocks decoded by the CPU because the device had no room for them. */
+	int64_t oom_forward_splits = 0, oom_gpu_blocks = 0;
 };
 BatchDecodeStats LastBatchDecodeStats() noexcept;
 

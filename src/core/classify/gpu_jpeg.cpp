@@ -10,6 +10,7 @@
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <array>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -103,7 +104,14 @@ StreamOf(int device) {
 	return at::cuda::getCurrentCUDAStream(static_cast<c10::DeviceIndex>(device)).stream();
 }
 
+std::atomic<int64_t> blocks_out_of_memory {0};
+
 } // namespace
+
+int64_t
+GpuJpegBlocksOutOfMemory() noexcept {
+	return blocks_out_of_memory.load();
+}
 
 bool
 GpuJpegAvailable(int device, std::string *backend) {
@@ -214,6 +222,7 @@ GpuDecodeJpegs(int device, const std::vector<ByteView> &jpegs, const std::vector
 		buffer = at::empty({static_cast<int64_t>(total)},
 		                   at::TensorOptions().dtype(at::kByte).device(at::kCUDA, static_cast<c10::DeviceIndex>(device)));
 	} catch (const c10::OutOfMemoryError &) {
+		blocks_out_of_memory.fetch_add(1);
 		return ok; /* the device is full: the CPU decodes this block */
 	}
 	std::vector<const unsigned char *> datas;

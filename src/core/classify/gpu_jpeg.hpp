@@ -49,4 +49,8 @@ GpuStageTimes GpuTimelineRead();
 std::vector<bool> GpuDecodeJpegs(int device, const std::vector<ByteView> &jpegs, const std::vector<int64_t> &rows,
                                  const InputSpec &spec, const at::Tensor &dest);
 
+/* Blocks GpuDecodeJpegs gave back to the caller because the device had no memory for their
+ * decoded images (since the process started). */
+int64_t GpuJpegBlocksOutOfMemory() noexcept;
+
 } // namespace europeana::core

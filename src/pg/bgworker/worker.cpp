@@ -174,6 +174,24 @@ GpuStageText(const core::BatchDecodeStats &d) {
 	return text;
 }
 
+/* A LOG line when this worker's GPU ran out of memory since the last batch (the batch was
+ * split or decoded on the CPU, nothing was lost, but it ran slower) */
+void
+ReportOutOfMemory(const core::BatchDecodeStats &d) {
+	static int64_t seen_splits = 0, seen_blocks = 0;
+	if (d.oom_forward_splits == seen_splits && d.oom_gpu_blocks == seen_blocks) {
+		return;
+	}
+	ereport(LOG, (errmsg("europeana worker %d: CUDA out of memory: %lld forward passes split in halves and %lld nvJPEG "
+	                     "blocks decoded by the CPU threads since the worker started; no image was lost",
+	                     worker_index + 1, static_cast<long long>(d.oom_forward_splits),
+	                     static_cast<long long>(d.oom_gpu_blocks)),
+	              errhint("Lower europeana.batch_size or europeana.worker_gpu_jpeg_block, or run fewer workers on "
+	                      "this device.")));
+	seen_splits = d.oom_forward_splits;
+	seen_blocks = d.oom_gpu_blocks;
+}
+
 int
 WorkerThreads() {
 	if (guc_worker_threads > 0) {
@@ -374,8 +392,9 @@ RunOnce() {
 		const auto now = std::chrono::steady_clock::now();
 		const double ms = std::chrono::duration<double, std::milli>(now - started).count();
 		RecordWorkerBatch(r.enriched, r.refused, ms);
+		const core::BatchDecodeStats d = core::LastBatchDecodeStats();
+		ReportOutOfMemory(d);
 		if (guc_log_batches) {
-			const core::BatchDecodeStats d = core::LastBatchDecodeStats();
 			ereport(LOG, (errmsg("europeana worker %d: %d images in %.1f ms (%.0f/s): claim %.1f, detoast+decode+forward "
 			                     "%.1f (detoast %.1f; decoded by GPU %d, CPU %d), write %.1f, commit %.1f ms%s",
 			                     worker_index + 1, r.claimed, ms, r.claimed * 1000.0 / std::max(ms, 0.001),
@@ -554,6 +573,7 @@ RunPipelinedOnce(bool drain) {
 	last_settled = now;
 	const double ms = std::chrono::duration<double, std::milli>(now - since).count();
 	RecordWorkerBatch(r.enriched, r.refused, ms);
+	ReportOutOfMemory(decoded);
 	if (guc_log_batches) {
 		ereport(LOG, (errmsg("europeana worker %d: %d images in %.1f ms (%.0f/s), pipelined: claim+copy %.1f, "
 		                     "decode+forward %.1f (main thread waited %.1f; decoded by GPU %d, CPU %d), write %.1f, "

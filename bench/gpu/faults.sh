@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# Bad input and faults on the GPU, run as root on the GPU machine after bench/gpu/run.sh (which
+# installs the device kit, builds and installs the extension and makes the JPEGs under
+# /tmp/europeana-gpu/img). One worker on cuda:0; each check starts a fresh cluster:
+#   1. hostile images (bench/gpu/make_data.py hostile: corrupt entropy data with the end marker
+#      kept, frame headers that lie, 12-bit and arithmetic frame markers, tiny and elongated
+#      pictures, every chroma subsampling, CMYK, grey, progressive, EXIF-rotated, PNG, not images)
+#      spread through 768 good JPEGs, with worker_gpu_jpeg = on and = shared. Passes when the
+#      worker never restarted, every good image was enriched, and every hostile one was either
+#      enriched or refused with its error. Also reports, image by image, how many good images got
+#      the same top-1 label as in a clean run of the same worker (with on, the same decoder);
+#   2. CUDA out of memory: another process holds all but FREE_GB GB of the GPU while a fresh
+#      worker enriches 1,024 images with ResNet-50 in fp32. Passes when every image was enriched
+#      and the log shows the worker running out of device memory (else the check proved nothing);
+#   3. kill -9 of the worker while it works on the GPU: every one of 3,000 images enriched exactly
+#      once after the server's restart.
+# Prints one PASS or FAIL line per check into $OUT/faults.txt; exits 1 when any failed.
+# Environment: KILL_N (3000), KILL_MODEL (resnet50_random), OUT ($PWD/build-gpu/out), FREE_GB (2), DEVICE (cuda:0; cpu tries the script
+# itself on a machine without a GPU, without the out-of-memory check), PY (python3 with Pillow).
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT"
+OUT=${OUT:-$ROOT/build-gpu/out}
+FREE_GB=${FREE_GB:-2}
+WORK=/tmp/europeana-gpu
+CLUSTER=$WORK/pg-faults
+mkdir -p "$OUT"
+DEVICE=${DEVICE:-cuda:0}
+# shellcheck disable=SC1091
+[ -f /etc/device-kit.env ] && source /etc/device-kit.env
+PY=${PY:-$(command -v python3)}
+ls "$WORK"/img/*.jpg >/dev/null 2>&1 || { echo "faults: no images in $WORK/img (run bench/gpu/run.sh first)" >&2; exit 1; }
+: >"$OUT/faults.txt"
+fails=0
+verdict() { # NAME OK(0/1) DETAIL
+  local word=PASS
+  [ "$2" = 0 ] || { word=FAIL; fails=$((fails + 1)); }
+  echo "$word $1: $3" | tee -a "$OUT/faults.txt"
+}
+q() { psql -XAtq -v ON_ERROR_STOP=1 "$@"; }
+# start EXTRA_CONF: a fresh cluster with one worker on cuda:0, refused images dead at once
+start() {
+  scripts/pg_cluster.sh stop "$CLUSTER" >/dev/null 2>&1 || true
+  PG_CLUSTER_CONF="europeana.worker_count = 1
+europeana.worker_devices = '$DEVICE'
+europeana.batch_size = 256
+europeana.worker_naptime = 60
+europeana.enrich_max_attempts = 1
+europeana.log_batches = on
+europeana.default_model = 'mobilenet_v2_imagenet_float'
+$1" scripts/pg_cluster.sh start "$CLUSTER" --preload >/dev/null
+  # shellcheck disable=SC1091
+  source "$CLUSTER/env"
+  q -c "CREATE EXTENSION europeana" -c "CREATE TABLE files (ord int, name text, path text)"
+}
+# drain SECONDS: waits until no live queue row is left (reconnecting across a restart)
+drain() {
+  local i
+  for i in $(seq 1 $(($1 * 5))); do
+    [ "$(psql -XAtq -c "SELECT count(*) FROM europeana.enrichment_queue WHERE dead_at IS NULL" 2>/dev/null)" = 0 ] && return 0
+    sleep 0.2
+  done
+  return 1
+}
+worker_pid() { psql -XAtq -c "SELECT pid FROM europeana.worker_status LIMIT 1" 2>/dev/null; }
+# load LISTFILE: images named and ordered as in the file (ord, name, path), in one transaction
+load() {
+  q -c "TRUNCATE files" -c "\\copy files FROM '$1'" \
+    -c "INSERT INTO europeana.images (name, content) SELECT name, pg_read_binary_file(path) FROM files ORDER BY ord"
+}
+trap 'scripts/pg_cluster.sh stop "$CLUSTER" >/dev/null 2>&1 || true; kill $(jobs -p) 2>/dev/null || true' EXIT
+
+"$PY" bench/gpu/make_data.py hostile "$(ls "$WORK"/img/*.jpg | head -1)" "$WORK/hostile" | tee -a "$OUT/faults.txt"
+chmod -R a+rX "$WORK/hostile"
+# 768 good JPEGs (three batches), and each hostile image twice, at random places among them
+ls "$WORK"/img/*.jpg | awk '{ p[NR] = $0 } END { for (i = 0; i < 768; i++) printf "%d\tgood_%03d\t%s\n", 10 * i, i, p[i % NR + 1] }' >"$WORK/good.tsv"
+ls "$WORK"/hostile/* | awk 'BEGIN { srand(11) } { for (k = 0; k < 2; k++) printf "%d\t%s.%d\t%s\n", int(rand() * 7680) + 5, $0, k, $0 }' |
+  sed 's|\t[^\t]*/hostile/|\thostile_|' >"$WORK/hostile.tsv"
+cat "$WORK/good.tsv" "$WORK/hostile.tsv" >"$WORK/mixed.tsv"
+n_hostile=$(wc -l <"$WORK/hostile.tsv")
+
+# --- 1. hostile images among good ones, nvJPEG on and shared
+for mode in on shared; do
+  start "europeana.worker_gpu_jpeg = $mode"
+  load "$WORK/good.tsv"
+  drain 120 || echo "faults: the clean run ($mode) did not drain" | tee -a "$OUT/faults.txt"
+  q -c "CREATE TABLE clean AS SELECT i.name, e.label FROM europeana.enrichments e JOIN europeana.images i USING (image_id) WHERE e.rank = 1" \
+    -c "DELETE FROM europeana.images"
+  sleep 1 # the last batch's log line follows its commit
+  pid0=$(worker_pid)
+  mark=$(wc -l <"$CLUSTER/server.log")
+  load "$WORK/mixed.tsv"
+  drained=0
+  drain 180 || drained=1
+  pid1=$(worker_pid)
+  tail -n +"$mark" "$CLUSTER/server.log" >"$OUT/faults_server_$mode.log"
+  crashes=$(grep -cE 'terminated by signal|PANIC|was terminated|server process .* exited' "$CLUSTER/server.log")
+  read -r good_done hostile_done hostile_refused left <<<"$(q -F ' ' -c "
+    SELECT count(*) FILTER (WHERE i.name LIKE 'good%' AND e.image_id IS NOT NULL),
+           count(*) FILTER (WHERE i.name LIKE 'hostile%' AND e.image_id IS NOT NULL),
+           count(*) FILTER (WHERE i.name LIKE 'hostile%' AND q.dead_at IS NOT NULL AND q.last_error IS NOT NULL),
+           count(*) FILTER (WHERE e.image_id IS NULL AND (q.queue_id IS NULL OR q.dead_at IS NULL))
+    FROM europeana.images i
+    LEFT JOIN europeana.enrichments e ON e.image_id = i.image_id AND e.rank = 1
+    LEFT JOIN europeana.enrichment_queue q ON q.image_id = i.image_id")"
+  same=$(q -c "SELECT count(*) FROM clean c JOIN europeana.enrichments e ON e.rank = 1 JOIN europeana.images i USING (image_id) WHERE i.name = c.name AND e.label = c.label")
+  q -c "SELECT regexp_replace(i.name, '\\.[01]$', '') AS image,
+               coalesce('enriched: ' || e.label, 'refused: ' || left(q.last_error, 100), 'LOST') AS outcome
+        FROM europeana.images i
+        LEFT JOIN europeana.enrichments e ON e.image_id = i.image_id AND e.rank = 1
+        LEFT JOIN europeana.enrichment_queue q ON q.image_id = i.image_id
+        WHERE i.name LIKE 'hostile%' GROUP BY 1, 2 ORDER BY 1" >"$OUT/faults_hostile_$mode.txt"
+  decoded=$(grep -oE 'decoded by GPU [0-9]+, CPU [0-9]+' "$OUT/faults_server_$mode.log" |
+    awk '{ g += $4; c += $6 } END { printf "GPU %d, CPU %d", g, c }')
+  ok=0
+  [ "$drained" = 0 ] && [ "$pid0" = "$pid1" ] && [ -n "$pid0" ] && [ "$crashes" = 0 ] && [ "$good_done" = 768 ] &&
+    [ $((hostile_done + hostile_refused)) = "$n_hostile" ] && [ "$left" = 0 ] || ok=1
+  verdict "hostile images, worker_gpu_jpeg = $mode" $ok \
+    "drained=$([ $drained = 0 ] && echo yes || echo no) worker pid $pid0 -> $pid1, crashes in the log $crashes; good enriched $good_done of 768; hostile $n_hostile: enriched $hostile_done, refused $hostile_refused; lost $left; decoded by $decoded"
+  echo "     good images with their clean run's top-1 label: $same of 768 (the hostile images' outcomes: faults_hostile_$mode.txt)" | tee -a "$OUT/faults.txt"
+  grep -hE 'CUDA out of memory|ERROR|WARNING' "$OUT/faults_server_$mode.log" | head -5
+done
+
+# --- 2. CUDA out of memory: the device nearly full before the worker starts
+if [ "$DEVICE" != cpu ]; then
+"$PY" - "$FREE_GB" >"$WORK/hog.txt" 2>&1 <<'PY' &
+import sys, time, torch
+free, total = torch.cuda.mem_get_info(0)
+keep = int(float(sys.argv[1]) * 2**30)
+hog = torch.empty(max(free - keep, 0), dtype=torch.uint8, device="cuda:0")
+print("holding %.1f of %.1f GB, %.1f GB left" % (hog.numel() / 2**30, total / 2**30, torch.cuda.mem_get_info(0)[0] / 2**30), flush=True)
+time.sleep(900)
+PY
+hog=$!
+for _ in $(seq 1 100); do grep -q holding "$WORK/hog.txt" && break; sleep 0.2; done
+cat "$WORK/hog.txt" | tee -a "$OUT/faults.txt"
+start "europeana.worker_gpu_jpeg = on
+europeana.worker_precision = 'fp32'
+europeana.default_model = 'resnet50_random'"
+ls "$WORK"/img/*.jpg | awk '{ p[NR] = $0 } END { for (i = 0; i < 1024; i++) printf "%d\toom_%04d\t%s\n", i, i, p[i % NR + 1] }' >"$WORK/oom.tsv"
+load "$WORK/oom.tsv"
+drained=0
+drain 300 || drained=1
+kill "$hog" 2>/dev/null
+wait "$hog" 2>/dev/null
+done_oom=$(q -c "SELECT count(DISTINCT image_id) FROM europeana.enrichments WHERE rank = 1")
+dead_oom=$(q -c "SELECT count(*) FROM europeana.enrichment_queue")
+oom_line=$(grep -m1 -oE 'CUDA out of memory: [0-9]+ forward passes split in halves and [0-9]+ nvJPEG blocks' "$CLUSTER/server.log" || true)
+last_oom=$(grep -oE 'CUDA out of memory: [0-9]+ forward passes split in halves and [0-9]+ nvJPEG blocks' "$CLUSTER/server.log" | tail -1)
+cp "$CLUSTER/server.log" "$OUT/faults_server_oom.log"
+ok=0
+[ "$drained" = 0 ] && [ "$done_oom" = 1024 ] && [ "$dead_oom" = 0 ] && [ -n "$oom_line" ] || ok=1
+verdict "CUDA out of memory ($FREE_GB GB left to the worker)" $ok \
+  "drained=$([ $drained = 0 ] && echo yes || echo no); enriched $done_oom of 1024, refused $dead_oom; first report: ${oom_line:-none}; last: ${last_oom:-none}"
+grep -hE 'europeana worker 1: [0-9]+ images' "$CLUSTER/server.log" | tail -2 | sed 's/^.*LOG: *//'
+fi
+
+# --- 3. kill -9 of the worker while it works on the GPU
+KILL_N=${KILL_N:-3000}
+start "europeana.default_model = '${KILL_MODEL:-resnet50_random}'"
+ls "$WORK"/img/*.jpg | awk -v n="$KILL_N" '{ p[NR] = $0 } END { for (i = 0; i < n; i++) printf "%d\tkill_%04d\t%s\n", i, i, p[i % NR + 1] }' >"$WORK/kill.tsv"
+load "$WORK/kill.tsv"
+victim=""
+for _ in $(seq 1 300); do
+  [ "$(psql -XAtq -c "SELECT count(DISTINCT image_id) > $KILL_N / 10 FROM europeana.enrichments" 2>/dev/null)" = t ] && {
+    victim=$(worker_pid)
+    break
+  }
+  sleep 0.05
+done
+[ -n "$victim" ] && kill -9 "$victim"
+sleep 2
+drained=0
+drain 240 || drained=1
+read -r done_kill distinct_kill rows_kill <<<"$(q -F ' ' -c "SELECT count(*) FILTER (WHERE rank = 1), count(DISTINCT image_id), count(*) FROM europeana.enrichments")"
+dead_kill=$(q -c "SELECT count(*) FROM europeana.enrichment_queue")
+killed=$(grep -cE 'was terminated by signal 9' "$CLUSTER/server.log")
+cp "$CLUSTER/server.log" "$OUT/faults_server_kill.log"
+ok=0
+[ -n "$victim" ] && [ "$killed" = 1 ] && [ "$drained" = 0 ] && [ "$done_kill" = "$KILL_N" ] && [ "$distinct_kill" = "$KILL_N" ] &&
+  [ "$dead_kill" = 0 ] || ok=1
+verdict "kill -9 of the GPU worker" $ok \
+  "killed pid ${victim:-none} ($killed kill in the log); drained=$([ $drained = 0 ] && echo yes || echo no); images enriched $done_kill of $KILL_N (distinct $distinct_kill, rows $rows_kill), left in the queue $dead_kill"
+
+echo "faults: $fails failed" | tee -a "$OUT/faults.txt"
+[ "$fails" = 0 ]
