@@ -123,6 +123,8 @@ done
 
 # --- 2. CUDA out of memory: the device nearly full before the worker starts
 if [ "$DEVICE" != cpu ]; then
+scripts/pg_cluster.sh stop "$CLUSTER" >/dev/null 2>&1 # its worker's memory is freed first
+sleep 1
 "$PY" - "$FREE_GB" >"$WORK/hog.txt" 2>&1 <<'PY' &
 import sys, time, torch
 free, total = torch.cuda.mem_get_info(0)
@@ -141,6 +143,7 @@ ls "$WORK"/img/*.jpg | awk '{ p[NR] = $0 } END { for (i = 0; i < 1024; i++) prin
 load "$WORK/oom.tsv"
 drained=0
 drain 300 || drained=1
+used=$(nvidia-smi --query-gpu=memory.used,memory.total --format=csv,noheader | head -1)
 kill "$hog" 2>/dev/null
 wait "$hog" 2>/dev/null
 done_oom=$(q -c "SELECT count(DISTINCT image_id) FROM europeana.enrichments WHERE rank = 1")
@@ -151,7 +154,7 @@ cp "$CLUSTER/server.log" "$OUT/faults_server_oom.log"
 ok=0
 [ "$drained" = 0 ] && [ "$done_oom" = 1024 ] && [ "$dead_oom" = 0 ] && [ -n "$oom_line" ] || ok=1
 verdict "CUDA out of memory ($FREE_GB GB left to the worker)" $ok \
-  "drained=$([ $drained = 0 ] && echo yes || echo no); enriched $done_oom of 1024, refused $dead_oom; first report: ${oom_line:-none}; last: ${last_oom:-none}"
+  "drained=$([ $drained = 0 ] && echo yes || echo no); enriched $done_oom of 1024, refused $dead_oom; GPU memory used at the end $used; first report: ${oom_line:-none}; last: ${last_oom:-none}"
 grep -hE 'europeana worker 1: [0-9]+ images' "$CLUSTER/server.log" | tail -2 | sed 's/^.*LOG: *//'
 fi
 

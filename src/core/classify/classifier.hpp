@@ -136,7 +136,7 @@ struct BatchDecodeStats {
 	 * waiting for the decode threads, queueing the uploads of CPU-decoded rows (ms). */
 	double host_sniff_ms = 0, host_submit_ms = 0, host_join_ms = 0, host_upload_ms = 0;
 	/* Since the process started: forward passes split in halves after a CUDA out-of-memory,
-	 * and nvJPEG blocks decoded by the CPU because the device had no room for them. */
+	 * and nvJPEG blocks that found no device memory (retried smaller, or decoded by the CPU). */
 	int64_t oom_forward_splits = 0, oom_gpu_blocks = 0;
 };
 BatchDecodeStats LastBatchDecodeStats() noexcept;

@@ -181,14 +181,27 @@ GpuTimelineRead() {
 	return t;
 }
 
-std::vector<bool>
-GpuDecodeJpegs(int device, const std::vector<ByteView> &jpegs, const std::vector<int64_t> &rows, const InputSpec &spec,
-               const at::Tensor &dest) {
+namespace {
+
+/* One block's outcome: per item, whether it was decoded; the items nvJPEG accepted whose
+ * block call failed (they may decode in a smaller block); whether that was for memory. */
+struct BlockResult {
+	std::vector<bool> ok;
+	std::vector<size_t> failed;
+	bool out_of_memory = false;
+};
+
+/* GpuDecodeJpegs for one nvJPEG call. */
+BlockResult
+DecodeBlock(int device, const std::vector<ByteView> &jpegs, const std::vector<int64_t> &rows, const InputSpec &spec,
+            const at::Tensor &dest) {
 	const size_t n = jpegs.size();
-	std::vector<bool> ok(n, false);
+	BlockResult result;
+	result.ok.assign(n, false);
+	std::vector<bool> &ok = result.ok;
 	NvJpeg *s = StateFor(device);
 	if (s->handle == nullptr || n == 0) {
-		return ok;
+		return result;
 	}
 	c10::cuda::CUDAGuard guard(static_cast<c10::DeviceIndex>(device));
 	cudaStream_t stream = StreamOf(device);
@@ -215,7 +228,7 @@ GpuDecodeJpegs(int device, const std::vector<ByteView> &jpegs, const std::vector
 		take.push_back(k);
 	}
 	if (take.empty()) {
-		return ok;
+		return result;
 	}
 	at::Tensor buffer;
 	try {
@@ -223,7 +236,7 @@ GpuDecodeJpegs(int device, const std::vector<ByteView> &jpegs, const std::vector
 		                   at::TensorOptions().dtype(at::kByte).device(at::kCUDA, static_cast<c10::DeviceIndex>(device)));
 	} catch (const c10::OutOfMemoryError &) {
 		blocks_out_of_memory.fetch_add(1);
-		return ok; /* the device is full: the CPU decodes this block */
+		return result; /* the device is full: the CPU decodes this block */
 	}
 	std::vector<const unsigned char *> datas;
 	std::vector<size_t> lengths;
@@ -244,7 +257,7 @@ GpuDecodeJpegs(int device, const std::vector<ByteView> &jpegs, const std::vector
 	const int slot = s->next;
 	s->next = (s->next + 1) % kStates;
 	if (cudaEventSynchronize(s->decoded[slot]) != cudaSuccess) {
-		return ok;
+		return result;
 	}
 	GpuTimelineMark(GpuStage::Other);
 	const bool decoding =
@@ -255,7 +268,7 @@ GpuDecodeJpegs(int device, const std::vector<ByteView> &jpegs, const std::vector
 	/* what was queued, even by a failed call, is over before the state is used again */
 	(void)cudaEventRecord(s->decoded[slot], stream);
 	if (!decoding) {
-		return ok; /* e.g. a stream the hardware engine does not support: all go to the CPU */
+		return result; /* e.g. a stream the hardware engine does not support: all go to the CPU */
 	}
 	GpuTimelineMark(GpuStage::Decode);
 
@@ -272,13 +285,42 @@ GpuDecodeJpegs(int device, const std::vector<ByteView> &jpegs, const std::vector
 	norm.bgr = spec.rgb ? 0 : 1;
 	if (LaunchResample(reinterpret_cast<const ResampleJob *>(jobs_dev.data_ptr<uint8_t>()), batch, norm,
 	                   spec.crop_width, spec.crop_height, dest.data_ptr<float>(), stream) != cudaSuccess) {
-		return ok;
+		return result;
 	}
 	GpuTimelineMark(GpuStage::Preprocess);
 	for (size_t k : take) {
 		ok[k] = true;
 	}
-	return ok;
+	return result;
+}
+
+} // namespace
+
+std::vector<bool>
+GpuDecodeJpegs(int device, const std::vector<ByteView> &jpegs, const std::vector<int64_t> &rows, const InputSpec &spec,
+               const at::Tensor &dest) {
+	BlockResult r = DecodeBlock(device, jpegs, rows, spec, dest);
+	/* a failed call is retried in halves: one stream the decoder refuses sends only itself
+	 * to the CPU (log2(block) more calls); a block without memory is halved down to 16 */
+	const size_t smallest = r.out_of_memory ? 16 : 1;
+	if (r.failed.size() > smallest) {
+		const size_t half = r.failed.size() / 2;
+		for (const auto &[from, to] : {std::pair<size_t, size_t> {0, half}, {half, r.failed.size()}}) {
+			std::vector<ByteView> part;
+			std::vector<int64_t> part_rows;
+			for (size_t f = from; f < to; f++) {
+				part.push_back(jpegs[r.failed[f]]);
+				part_rows.push_back(rows[r.failed[f]]);
+			}
+			const std::vector<bool> done = GpuDecodeJpegs(device, part, part_rows, spec, dest);
+			for (size_t f = from; f < to; f++) {
+				if (done[f - from]) {
+					r.ok[r.failed[f]] = true;
+				}
+			}
+		}
+	}
+	return r.ok;
 }
 
 } // namespace europeana::core

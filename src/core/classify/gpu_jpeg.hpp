@@ -44,13 +44,15 @@ GpuStageTimes GpuTimelineRead();
  * side) with antialiasing, CenterCrop, scale, mean/std: one kernel for the block, see
  * resample.hpp) and writes it into row rows[k] of `dest`, a contiguous float
  * [N, 3, crop_h, crop_w] tensor on that device.
- * Returns, per item, whether it was decoded; the others must be decoded another way.
- * Asynchronous on the device's current stream. */
+ * Returns, per item, whether it was decoded; the others must be decoded another way.  A
+ * block the decoder refuses as a whole (one corrupt stream fails nvJPEG's batched call) is
+ * retried in halves, down to the images that fail alone; a block without device memory, in
+ * halves down to 16 images.  Asynchronous on the device's current stream. */
 std::vector<bool> GpuDecodeJpegs(int device, const std::vector<ByteView> &jpegs, const std::vector<int64_t> &rows,
                                  const InputSpec &spec, const at::Tensor &dest);
 
-/* Blocks GpuDecodeJpegs gave back to the caller because the device had no memory for their
- * decoded images (since the process started). */
+/* nvJPEG calls that found no device memory for their block's decoded images (since the
+ * process started); their images were retried in smaller blocks or given back. */
 int64_t GpuJpegBlocksOutOfMemory() noexcept;
 
 } // namespace europeana::core

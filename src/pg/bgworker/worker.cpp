@@ -183,7 +183,8 @@ ReportOutOfMemory(const core::BatchDecodeStats &d) {
 		return;
 	}
 	ereport(LOG, (errmsg("europeana worker %d: CUDA out of memory: %lld forward passes split in halves and %lld nvJPEG "
-	                     "blocks decoded by the CPU threads since the worker started; no image was lost",
+	                     "blocks retried smaller or decoded by the CPU threads since the worker started; no image "
+	                     "was lost",
 	                     worker_index + 1, static_cast<long long>(d.oom_forward_splits),
 	                     static_cast<long long>(d.oom_gpu_blocks)),
 	              errhint("Lower europeana.batch_size or europeana.worker_gpu_jpeg_block, or run fewer workers on "
