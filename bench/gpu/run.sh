@@ -13,7 +13,7 @@
 # Writes $OUT/results.md (and raw logs). Environment: N (2000), DISTINCT (200), BATCH (256),
 # GPUS (all), OUT ($PWD/build-gpu/out), SKIP_PY (set: skip the Python measurements), QUICK (set:
 # only (b) and the default configuration, on N and 5 x N images, with one and two workers on one
-# GPU; QUICK_MULTI: on all GPUs too).
+# GPU; QUICK_MULTI: on all GPUs too), ONLY_BUILD (set: install, build and make the images only).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
@@ -58,6 +58,9 @@ step "images: $DISTINCT distinct JPEGs, cycled to $N"
 chmod -R a+rX "$WORK"
 ls "$WORK"/img/*.jpg | sort >"$WORK/distinct.txt"
 awk -v n="$N" '{ p[NR] = $0 } END { for (i = 0; i < n; i++) print p[i % NR + 1] }' "$WORK/distinct.txt" >"$WORK/files.txt"
+
+# ONLY_BUILD: stop here (bench/gpu/faults.sh needs no more)
+[ -z "${ONLY_BUILD:-}" ] || exit 0
 
 if [ -n "${QUICK:-}" ] && [ -z "${SKIP_PY:-}" ]; then
 step "python: (b) pilot-style pipeline (QUICK: the baseline of the 10x target only)"

@@ -729,6 +729,7 @@ ClassifyBatchGpuDecode(std::vector<BatchItem> items, LoadedModel &m, const Class
 	at::Tensor dev =
 	    BatchBuffer(static_cast<int64_t>(n), pad_rows, spec, at::TensorOptions().dtype(at::kFloat).device(m.device));
 	std::vector<char> on_gpu(n, 0);
+	const int64_t failures_before = GpuJpegFailures(nullptr);
 
 	DecodeWork work(items, spec, options, host.data_ptr<float>(), static_cast<bool>(fetch));
 	std::vector<BatchOutcome> &out = work.Outcomes();
@@ -849,6 +850,10 @@ ClassifyBatchGpuDecode(std::vector<BatchItem> items, LoadedModel &m, const Class
 	last_stats = BatchDecodeStats();
 	for (size_t i = 0; i < n; i++) {
 		(on_gpu[i] ? last_stats.gpu_decoded : last_stats.cpu_decoded) += 1;
+	}
+	last_stats.gpu_failures = static_cast<int>(GpuJpegFailures(&last_stats.gpu_last_failure) - failures_before);
+	if (last_stats.gpu_failures == 0) {
+		last_stats.gpu_last_failure.clear();
 	}
 
 	/* CPU-decoded rows join the GPU-decoded ones on the device */

@@ -138,6 +138,10 @@ struct BatchDecodeStats {
 	/* Since the process started: forward passes split in halves after a CUDA out-of-memory,
 	 * and nvJPEG blocks that found no device memory (retried smaller, or decoded by the CPU). */
 	int64_t oom_forward_splits = 0, oom_gpu_blocks = 0;
+	/* nvJPEG's failures in this batch (images it could not read, block calls that failed and
+	 * were retried in halves), and why, the last time */
+	int gpu_failures = 0;
+	std::string gpu_last_failure;
 };
 BatchDecodeStats LastBatchDecodeStats() noexcept;
 

@@ -16,6 +16,7 @@
 #include <map>
 #include <mutex>
 #include <nvjpeg.h>
+#include <string>
 
 namespace europeana::core {
 
@@ -106,11 +107,32 @@ StreamOf(int device) {
 
 std::atomic<int64_t> blocks_out_of_memory {0};
 
+/* Why nvJPEG last gave images back, and how often it has (the batch log shows them) */
+std::mutex failure_mu;
+std::string last_failure;
+std::atomic<int64_t> failures {0};
+
+void
+NoteFailure(const std::string &what) {
+	std::lock_guard<std::mutex> lock(failure_mu);
+	last_failure = what;
+	failures.fetch_add(1);
+}
+
 } // namespace
 
 int64_t
 GpuJpegBlocksOutOfMemory() noexcept {
 	return blocks_out_of_memory.load();
+}
+
+int64_t
+GpuJpegFailures(std::string *last) {
+	std::lock_guard<std::mutex> lock(failure_mu);
+	if (last != nullptr) {
+		*last = last_failure;
+	}
+	return failures.load();
 }
 
 bool
@@ -215,9 +237,12 @@ DecodeBlock(int device, const std::vector<ByteView> &jpegs, const std::vector<in
 		int components = 0;
 		nvjpegChromaSubsampling_t subsampling;
 		int w[NVJPEG_MAX_COMPONENT] = {0}, h[NVJPEG_MAX_COMPONENT] = {0};
-		if (nvjpegGetImageInfo(s->handle, jpegs[k].data, jpegs[k].size, &components, &subsampling, w, h) !=
-		        NVJPEG_STATUS_SUCCESS ||
-		    components != 3 || w[0] <= 0 || h[0] <= 0) {
+		const nvjpegStatus_t info =
+		    nvjpegGetImageInfo(s->handle, jpegs[k].data, jpegs[k].size, &components, &subsampling, w, h);
+		if (info != NVJPEG_STATUS_SUCCESS || components != 3 || w[0] <= 0 || h[0] <= 0) {
+			NoteFailure("nvjpegGetImageInfo: status " + std::to_string(static_cast<int>(info)) + ", " +
+			            std::to_string(components) + " components, " + std::to_string(w[0]) + "x" +
+			            std::to_string(h[0]));
 			continue;
 		}
 		ResampleJob job = ResampleJobFor(spec, w[0], h[0]);
@@ -236,6 +261,8 @@ DecodeBlock(int device, const std::vector<ByteView> &jpegs, const std::vector<in
 		                   at::TensorOptions().dtype(at::kByte).device(at::kCUDA, static_cast<c10::DeviceIndex>(device)));
 	} catch (const c10::OutOfMemoryError &) {
 		blocks_out_of_memory.fetch_add(1);
+		NoteFailure("no device memory for a block of " + std::to_string(take.size()) + " images (" +
+		            std::to_string(total >> 20) + " MB)");
 		return result; /* the device is full: the CPU decodes this block */
 	}
 	std::vector<const unsigned char *> datas;
@@ -256,15 +283,25 @@ DecodeBlock(int device, const std::vector<ByteView> &jpegs, const std::vector<in
 	 * other state's decode may still run. */
 	const int slot = s->next;
 	s->next = (s->next + 1) % kStates;
-	if (cudaEventSynchronize(s->decoded[slot]) != cudaSuccess) {
+	const cudaError_t waited = cudaEventSynchronize(s->decoded[slot]);
+	if (waited != cudaSuccess) {
+		(void)cudaGetLastError(); /* not left for the next call to find */
+		NoteFailure(std::string("waiting for the previous decode: ") + cudaGetErrorString(waited));
+		result.failed = take;
 		return result;
 	}
 	GpuTimelineMark(GpuStage::Other);
-	const bool decoding =
-	    nvjpegDecodeBatchedInitialize(s->handle, s->state[slot], batch, 1, NVJPEG_OUTPUT_RGBI) ==
-	        NVJPEG_STATUS_SUCCESS &&
-	    nvjpegDecodeBatched(s->handle, s->state[slot], datas.data(), lengths.data(), outputs.data(), stream) ==
-	        NVJPEG_STATUS_SUCCESS;
+	nvjpegStatus_t status = nvjpegDecodeBatchedInitialize(s->handle, s->state[slot], batch, 1, NVJPEG_OUTPUT_RGBI);
+	const char *call = "nvjpegDecodeBatchedInitialize";
+	if (status == NVJPEG_STATUS_SUCCESS) {
+		status = nvjpegDecodeBatched(s->handle, s->state[slot], datas.data(), lengths.data(), outputs.data(), stream);
+		call = "nvjpegDecodeBatched";
+	}
+	const bool decoding = status == NVJPEG_STATUS_SUCCESS;
+	if (!decoding) {
+		NoteFailure(std::string(call) + ": status " + std::to_string(static_cast<int>(status)) + " for a block of " +
+		            std::to_string(batch));
+	}
 	/* what was queued, even by a failed call, is over before the state is used again */
 	(void)cudaEventRecord(s->decoded[slot], stream);
 	if (!decoding) {
@@ -283,8 +320,11 @@ DecodeBlock(int device, const std::vector<ByteView> &jpegs, const std::vector<in
 		norm.inv_std[c] = 1.0f / spec.std[static_cast<size_t>(c)];
 	}
 	norm.bgr = spec.rgb ? 0 : 1;
-	if (LaunchResample(reinterpret_cast<const ResampleJob *>(jobs_dev.data_ptr<uint8_t>()), batch, norm,
-	                   spec.crop_width, spec.crop_height, dest.data_ptr<float>(), stream) != cudaSuccess) {
+	const cudaError_t launched = LaunchResample(reinterpret_cast<const ResampleJob *>(jobs_dev.data_ptr<uint8_t>()),
+	                                            batch, norm, spec.crop_width, spec.crop_height,
+	                                            dest.data_ptr<float>(), stream);
+	if (launched != cudaSuccess) {
+		NoteFailure(std::string("preprocessing kernel: ") + cudaGetErrorString(launched));
 		return result;
 	}
 	GpuTimelineMark(GpuStage::Preprocess);

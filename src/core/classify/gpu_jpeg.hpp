@@ -55,4 +55,8 @@ std::vector<bool> GpuDecodeJpegs(int device, const std::vector<ByteView> &jpegs,
  * process started); their images were retried in smaller blocks or given back. */
 int64_t GpuJpegBlocksOutOfMemory() noexcept;
 
+/* How many times nvJPEG gave images back (an image it cannot read, a failed block call, no
+ * memory), since the process started; *last (optional) says why, the last time. */
+int64_t GpuJpegFailures(std::string *last);
+
 } // namespace europeana::core

@@ -171,7 +171,11 @@ GpuStageText(const core::BatchDecodeStats &d) {
 	         "headers %.1f, nvJPEG calls %.1f, waiting for decode threads %.1f, uploads %.1f ms",
 	         d.gpu_decode_ms, d.gpu_preprocess_ms, d.gpu_forward_ms, d.gpu_other_ms, d.host_sniff_ms,
 	         d.host_submit_ms, d.host_join_ms, d.host_upload_ms);
-	return text;
+	std::string out = text;
+	if (d.gpu_failures > 0) {
+		out += "; nvJPEG gave images back " + std::to_string(d.gpu_failures) + " times, last: " + d.gpu_last_failure;
+	}
+	return out;
 }
 
 /* A LOG line when this worker's GPU ran out of memory since the last batch (the batch was
