@@ -15,7 +15,9 @@
 #   3. kill -9 of the worker while it works on the GPU: every one of 3,000 images enriched exactly
 #      once after the server's restart.
 # Prints one PASS or FAIL line per check into $OUT/faults.txt; exits 1 when any failed.
-# Environment: KILL_N (3000), KILL_MODEL (resnet50_random), OUT ($PWD/build-gpu/out), FREE_GB (2), DEVICE (cuda:0; cpu tries the script
+# A worker that crashes leaves its stack in the server log (crash_trace.hpp): the check prints
+# it, with our library's frames resolved by addr2line.
+# Environment: CHECKS ("hostile oom kill": which to run), KILL_N (3000), KILL_MODEL (resnet50_random), OUT ($PWD/build-gpu/out), FREE_GB (2), DEVICE (cuda:0; cpu tries the script
 # itself on a machine without a GPU, without the out-of-memory check), PY (python3 with Pillow).
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -38,6 +40,20 @@ verdict() { # NAME OK(0/1) DETAIL
   echo "$word $1: $3" | tee -a "$OUT/faults.txt"
 }
 q() { psql -XAtq -v ON_ERROR_STOP=1 "$@"; }
+CHECKS=${CHECKS:-hostile oom kill}
+want() { [[ " $CHECKS " == *" $1 "* ]]; }
+# crash_stack LOG: the first crash trace in LOG, our library's frames resolved
+crash_stack() {
+  local so
+  so=$(pg_config --pkglibdir)/europeana.so
+  grep -m1 -A40 'fatal signal' "$1" | grep -vE '^[0-9]{4}-' | head -40 | while IFS= read -r line; do
+    if [[ "$line" =~ europeana\.so\(\+(0x[0-9a-f]+)\) ]]; then
+      echo "$line  <- $(addr2line -f -C -e "$so" "${BASH_REMATCH[1]}" 2>/dev/null | head -1)"
+    else
+      echo "$line"
+    fi
+  done
+}
 # start EXTRA_CONF: a fresh cluster with one worker on cuda:0, refused images dead at once
 start() {
   scripts/pg_cluster.sh stop "$CLUSTER" >/dev/null 2>&1 || true
@@ -81,6 +97,7 @@ n_hostile=$(wc -l <"$WORK/hostile.tsv")
 
 # --- 1. hostile images among good ones, nvJPEG on and shared
 for mode in on shared; do
+  want hostile || continue
   start "europeana.worker_gpu_jpeg = $mode"
   load "$WORK/good.tsv"
   drain 120 || echo "faults: the clean run ($mode) did not drain" | tee -a "$OUT/faults.txt"
@@ -122,7 +139,7 @@ for mode in on shared; do
 done
 
 # --- 2. CUDA out of memory: the device nearly full before the worker starts
-if [ "$DEVICE" != cpu ]; then
+if [ "$DEVICE" != cpu ] && want oom; then
 scripts/pg_cluster.sh stop "$CLUSTER" >/dev/null 2>&1 # its worker's memory is freed first
 sleep 1
 "$PY" - "$FREE_GB" >"$WORK/hog.txt" 2>&1 <<'PY' &
@@ -151,14 +168,17 @@ dead_oom=$(q -c "SELECT count(*) FROM europeana.enrichment_queue")
 oom_line=$(grep -m1 -oE 'CUDA out of memory: [0-9]+ forward passes split in halves and [0-9]+ nvJPEG blocks' "$CLUSTER/server.log" || true)
 last_oom=$(grep -oE 'CUDA out of memory: [0-9]+ forward passes split in halves and [0-9]+ nvJPEG blocks' "$CLUSTER/server.log" | tail -1)
 cp "$CLUSTER/server.log" "$OUT/faults_server_oom.log"
+crashes=$(grep -cE 'terminated by signal' "$CLUSTER/server.log")
 ok=0
-[ "$drained" = 0 ] && [ "$done_oom" = 512 ] && [ "$dead_oom" = 0 ] && [ -n "$oom_line" ] || ok=1
+[ "$drained" = 0 ] && [ "$done_oom" = 512 ] && [ "$dead_oom" = 0 ] && [ -n "$oom_line" ] && [ "$crashes" = 0 ] || ok=1
 verdict "CUDA out of memory ($FREE_GB GB left to the worker)" $ok \
-  "drained=$([ $drained = 0 ] && echo yes || echo no); enriched $done_oom of 512, refused $dead_oom; GPU memory used at the end $used; first report: ${oom_line:-none}; last: ${last_oom:-none}"
+  "drained=$([ $drained = 0 ] && echo yes || echo no); crashes $crashes; enriched $done_oom of 512, left in the queue $dead_oom; GPU memory used at the end $used; first report: ${oom_line:-none}; last: ${last_oom:-none}"
 grep -hE 'europeana worker 1: [0-9]+ images' "$CLUSTER/server.log" | tail -2 | sed 's/^.*LOG: *//'
+[ "$crashes" = 0 ] || crash_stack "$CLUSTER/server.log" | tee -a "$OUT/faults.txt"
 fi
 
 # --- 3. kill -9 of the worker while it works on the GPU
+if want kill; then
 KILL_N=${KILL_N:-3000}
 start "europeana.default_model = '${KILL_MODEL:-resnet50_random}'"
 ls "$WORK"/img/*.jpg | awk -v n="$KILL_N" '{ p[NR] = $0 } END { for (i = 0; i < n; i++) printf "%d\tkill_%04d\t%s\n", i, i, p[i % NR + 1] }' >"$WORK/kill.tsv"
@@ -184,6 +204,8 @@ ok=0
   [ "$dead_kill" = 0 ] || ok=1
 verdict "kill -9 of the GPU worker" $ok \
   "killed pid ${victim:-none} ($killed kill in the log); drained=$([ $drained = 0 ] && echo yes || echo no); images enriched $done_kill of $KILL_N (distinct $distinct_kill, rows $rows_kill), left in the queue $dead_kill"
+
+fi
 
 echo "faults: $fails failed" | tee -a "$OUT/faults.txt"
 [ "$fails" = 0 ]

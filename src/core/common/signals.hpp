@@ -5,13 +5,15 @@
  * creates them.  Running any core call that may create threads inside this scope keeps
  * PostgreSQL's SIGINT/SIGTERM/SIGALRM/SIGUSR1 handlers on the backend's main thread.
  * Signals that arrive meanwhile stay pending and are delivered when the scope ends, so
- * callers keep the guarded work short (one image, one small batch).
+ * callers keep the guarded work short (one image, one small batch).  Fault signals (SIGSEGV,
+ * SIGBUS, SIGILL, SIGFPE) stay unblocked: they cannot wait.
  */
 #pragma once
 
 #include "core/common/no_postgres.hpp"
 
 #include <csignal>
+#include <initializer_list>
 #include <pthread.h>
 
 namespace europeana::core {
@@ -21,6 +23,11 @@ public:
 	SignalBlockScope() noexcept {
 		sigset_t all;
 		sigfillset(&all);
+		/* a fault is delivered to the faulting thread whatever its mask (a blocked one kills
+		 * the process at once): leaving these open lets a crash handler run (crash_trace.hpp) */
+		for (int sig : {SIGSEGV, SIGBUS, SIGILL, SIGFPE}) {
+			sigdelset(&all, sig);
+		}
 		active_ = pthread_sigmask(SIG_BLOCK, &all, &saved_) == 0;
 	}
 	~SignalBlockScope() {

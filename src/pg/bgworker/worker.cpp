@@ -19,6 +19,7 @@
  * kRestartSeconds.  A batch that was not committed leaves its queue rows in place.
  */
 #include "core/classify/async_classifier.hpp"
+#include "core/common/crash_trace.hpp"
 #include "core/classify/classifier.hpp"
 #include "pg/bgworker/shared.hpp"
 #include "pg/bgworker/worker.hpp"
@@ -670,6 +671,7 @@ void
 europeana_worker_main(Datum main_arg) {
 	using namespace europeana::pg;
 	worker_index = DatumGetInt32(main_arg);
+	europeana::core::InstallCrashTrace("europeana worker");
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
