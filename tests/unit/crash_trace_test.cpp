@@ -23,7 +23,7 @@ TEST(CrashTraceDeathTest, FaultOnMainThreadLeavesStackAndSignal) {
 		    europeana::core::InstallCrashTrace("test worker");
 		    Fault();
 	    },
-	    testing::KilledBySignal(SIGSEGV), "test worker: fatal signal Segmentation fault, stack of the crashing thread:\n.*0x");
+	    testing::KilledBySignal(SIGSEGV), "test worker: fatal signal Segmentation fault at address 0x0, stack of the crashing thread:\n.*0x.*faulting instruction:\n.*0x");
 }
 
 TEST(CrashTraceDeathTest, FaultOnThreadWithSignalsBlocked) {
@@ -38,7 +38,7 @@ TEST(CrashTraceDeathTest, FaultOnThreadWithSignalsBlocked) {
 		    });
 		    t.join();
 	    },
-	    testing::KilledBySignal(SIGSEGV), "test worker: fatal signal Segmentation fault, stack of the crashing thread:");
+	    testing::KilledBySignal(SIGSEGV), "test worker: fatal signal Segmentation fault at address 0x0, stack of the crashing thread:");
 }
 
 } // namespace

@@ -8,6 +8,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <array>
 #include <atomic>
@@ -254,6 +255,26 @@ DecodeBlock(int device, const std::vector<ByteView> &jpegs, const std::vector<in
 	}
 	if (take.empty()) {
 		return result;
+	}
+	/* nvJPEG allocates its own device buffers (the bitstreams, the engines' work areas) with
+	 * cudaMalloc, outside LibTorch's cache: on a device left without room for them (measured:
+	 * a worker sharing an H200 with a process holding all but 2 GB), the block goes back */
+	size_t stream_bytes = 0;
+	for (size_t k : take) {
+		stream_bytes += jpegs[k].size;
+	}
+	const size_t headroom = (size_t {256} << 20) + 2 * stream_bytes;
+	size_t free_bytes = 0, total_bytes = 0;
+	if (cudaMemGetInfo(&free_bytes, &total_bytes) == cudaSuccess && free_bytes < headroom) {
+		c10::cuda::CUDACachingAllocator::emptyCache(); /* LibTorch's cached blocks, then look again */
+		if (cudaMemGetInfo(&free_bytes, &total_bytes) == cudaSuccess && free_bytes < headroom) {
+			blocks_out_of_memory.fetch_add(1);
+			NoteFailure("device memory low for nvJPEG: " + std::to_string(free_bytes >> 20) + " MB free, " +
+			            std::to_string(headroom >> 20) + " MB wanted for a block of " + std::to_string(take.size()));
+			result.failed = take;
+			result.out_of_memory = true;
+			return result;
+		}
 	}
 	at::Tensor buffer;
 	try {

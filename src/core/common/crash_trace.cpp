@@ -4,6 +4,9 @@
 #include "core/common/crash_trace.hpp"
 
 #include <csignal>
+#include <cstdint>
+#include <dlfcn.h>
+#include <ucontext.h>
 #include <cstring>
 #include <execinfo.h>
 #include <initializer_list>
@@ -30,16 +33,53 @@ WriteText(const char *text) noexcept {
 	}
 }
 
-/* Async-signal-safe, apart from backtrace's first call (made at install time). */
 void
-OnFatalSignal(int sig) {
+WriteHex(uintptr_t v) noexcept {
+	char text[2 + 16 + 1];
+	char *p = text + sizeof(text) - 1;
+	*p = '\0';
+	do {
+		*--p = "0123456789abcdef"[v & 15];
+		v >>= 4;
+	} while (v != 0);
+	*--p = 'x';
+	*--p = '0';
+	WriteText(p);
+}
+
+/* The frames the unwinder finds, then (it stops at code without unwind tables, or at a call
+ * through a null pointer) the faulting instruction and the words at the top of the stack
+ * that point into a loaded object: a crash reporter's stack scan, to be read with care.
+ * Async-signal-safe, apart from backtrace's first call (made at install time) and dladdr. */
+void
+OnFatalSignal(int sig, siginfo_t *info, void *context) {
 	WriteText(crash_who);
 	WriteText(": fatal signal ");
 	WriteText(strsignal(sig) != nullptr ? strsignal(sig) : "?");
+	WriteText(" at address ");
+	WriteHex(reinterpret_cast<uintptr_t>(info != nullptr ? info->si_addr : nullptr));
 	WriteText(", stack of the crashing thread:\n");
 	void *frames[64];
 	const int n = backtrace(frames, 64);
 	backtrace_symbols_fd(frames, n, STDERR_FILENO);
+#if defined(__x86_64__)
+	const auto *uc = static_cast<const ucontext_t *>(context);
+	void *pc = reinterpret_cast<void *>(uc->uc_mcontext.gregs[REG_RIP]);
+	auto *const *sp = reinterpret_cast<void *const *>(uc->uc_mcontext.gregs[REG_RSP]);
+	WriteText("faulting instruction:\n");
+	backtrace_symbols_fd(&pc, 1, STDERR_FILENO);
+	WriteText("code addresses in the top 256 stack words:\n");
+	int shown = 0;
+	for (int k = 0; k < 256 && shown < 24; k++) {
+		Dl_info where;
+		if (sp[k] != nullptr && dladdr(sp[k], &where) != 0 && where.dli_fname != nullptr) {
+			backtrace_symbols_fd(&sp[k], 1, STDERR_FILENO);
+			shown++;
+		}
+	}
+#else
+	(void)context;
+#endif
 	/* SA_RESETHAND restored the default action: die of the same signal */
 	raise(sig);
 }
@@ -56,9 +96,9 @@ InstallCrashTrace(const char *who) noexcept {
 	ss.ss_size = sizeof(alt_stack);
 	(void)sigaltstack(&ss, nullptr);
 	struct sigaction sa {};
-	sa.sa_handler = OnFatalSignal;
+	sa.sa_sigaction = OnFatalSignal;
 	sigemptyset(&sa.sa_mask);
-	sa.sa_flags = SA_RESETHAND | SA_ONSTACK;
+	sa.sa_flags = SA_SIGINFO | SA_RESETHAND | SA_ONSTACK;
 	for (int sig : {SIGSEGV, SIGBUS, SIGILL, SIGFPE}) {
 		(void)sigaction(sig, &sa, nullptr);
 	}
