@@ -175,6 +175,10 @@ verdict "CUDA out of memory ($FREE_GB GB left to the worker)" $ok \
   "drained=$([ $drained = 0 ] && echo yes || echo no); crashes $crashes; enriched $done_oom of 512, left in the queue $dead_oom; GPU memory used at the end $used; first report: ${oom_line:-none}; last: ${last_oom:-none}"
 grep -hE 'europeana worker 1: [0-9]+ images' "$CLUSTER/server.log" | tail -2 | sed 's/^.*LOG: *//'
 [ "$crashes" = 0 ] || crash_stack "$CLUSTER/server.log" | tee -a "$OUT/faults.txt"
+# the same frozen graph in Python (the same LibTorch) on a nearly full device, for comparison
+scripts/pg_cluster.sh stop "$CLUSTER" >/dev/null 2>&1
+"$PY" bench/gpu/python_gpu.py oom "$(pg_config --sharedir)/europeana/models/resnet50_random.pt" 256 0.5 2>&1 | tail -1 | tee -a "$OUT/faults.txt"
+echo "     (python exit status ${PIPESTATUS[0]})" | tee -a "$OUT/faults.txt"
 fi
 
 # --- 3. kill -9 of the worker while it works on the GPU

@@ -8,6 +8,9 @@
         (b) the pilot-style pipeline: DataLoader with WORKERS processes doing PIL decode +
         torchvision Resize(256)/CenterCrop(224)/ToTensor/Normalize, the model (as loaded, fp32) on
         the GPU, softmax, top-1. "draft" lets PIL decode JPEGs at reduced size. Prints images/s.
+    python_gpu.py oom MODEL.pt BATCH FREE_GB
+        the same frozen fp32 graph on a device left with FREE_GB GB (the rest held by this
+        process): does LibTorch raise OutOfMemoryError or crash? (bench/gpu/faults.sh)
     python_gpu.py decode LIST BATCH
         (d) the decode ceiling: torchvision.io.decode_jpeg on the GPU (nvJPEG), batched, then a
         per-image resize to 256 and centre crop 224, no model. Prints images/s.
@@ -16,6 +19,23 @@ import sys
 import time
 
 import torch
+
+
+def oom(path, batch, free_gb):
+    m = torch.jit.load(path, map_location="cuda").eval()
+    m = torch.jit.optimize_for_inference(torch.jit.freeze(m))
+    x = torch.randn(batch, 3, 224, 224, device="cuda")
+    free, _ = torch.cuda.mem_get_info(0)
+    hog = torch.empty(max(free - int(free_gb * 2**30), 0), dtype=torch.uint8, device="cuda")
+    try:
+        with torch.inference_mode():
+            m(x)
+            torch.cuda.synchronize()
+        print("python: forward of %d rows with %.1f GB free: no error" % (batch, free_gb))
+    except torch.OutOfMemoryError as e:
+        print("python: forward of %d rows with %.1f GB free: OutOfMemoryError raised (%s)"
+              % (batch, free_gb, str(e).splitlines()[0][:120]))
+    del hog
 
 
 def model_only(path, batch, mode, seconds=5.0):
@@ -107,6 +127,8 @@ if __name__ == "__main__":
     cmd = sys.argv[1]
     if cmd == "model-only":
         model_only(sys.argv[2], int(sys.argv[3]), sys.argv[4], float(sys.argv[5]) if len(sys.argv) > 5 else 5.0)
+    elif cmd == "oom":
+        oom(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]))
     elif cmd == "pipeline":
         pipeline(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), len(sys.argv) > 6)
     else:

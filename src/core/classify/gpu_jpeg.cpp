@@ -284,7 +284,9 @@ DecodeBlock(int device, const std::vector<ByteView> &jpegs, const std::vector<in
 		blocks_out_of_memory.fetch_add(1);
 		NoteFailure("no device memory for a block of " + std::to_string(take.size()) + " images (" +
 		            std::to_string(total >> 20) + " MB)");
-		return result; /* the device is full: the CPU decodes this block */
+		result.failed = take;
+		result.out_of_memory = true;
+		return result; /* the device is full: smaller blocks, or the CPU */
 	}
 	std::vector<const unsigned char *> datas;
 	std::vector<size_t> lengths;
@@ -308,7 +310,6 @@ DecodeBlock(int device, const std::vector<ByteView> &jpegs, const std::vector<in
 	if (waited != cudaSuccess) {
 		(void)cudaGetLastError(); /* not left for the next call to find */
 		NoteFailure(std::string("waiting for the previous decode: ") + cudaGetErrorString(waited));
-		result.failed = take;
 		return result;
 	}
 	GpuTimelineMark(GpuStage::Other);
@@ -319,14 +320,15 @@ DecodeBlock(int device, const std::vector<ByteView> &jpegs, const std::vector<in
 		call = "nvjpegDecodeBatched";
 	}
 	const bool decoding = status == NVJPEG_STATUS_SUCCESS;
-	if (!decoding) {
-		NoteFailure(std::string(call) + ": status " + std::to_string(static_cast<int>(status)) + " for a block of " +
-		            std::to_string(batch));
-	}
 	/* what was queued, even by a failed call, is over before the state is used again */
 	(void)cudaEventRecord(s->decoded[slot], stream);
 	if (!decoding) {
-		return result; /* e.g. a stream the hardware engine does not support: all go to the CPU */
+		/* e.g. one corrupt stream, or one the engines do not support: the block is retried in
+		 * halves (GpuDecodeJpegs) */
+		NoteFailure(std::string(call) + ": status " + std::to_string(static_cast<int>(status)) + " for a block of " +
+		            std::to_string(batch));
+		result.failed = take;
+		return result;
 	}
 	GpuTimelineMark(GpuStage::Decode);
 
