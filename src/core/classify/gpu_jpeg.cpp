@@ -324,7 +324,13 @@ DecodeBlock(int device, const std::vector<ByteView> &jpegs, const std::vector<in
 	(void)cudaEventRecord(s->decoded[slot], stream);
 	if (!decoding) {
 		/* e.g. one corrupt stream, or one the engines do not support: the block is retried in
-		 * halves (GpuDecodeJpegs) */
+		 * halves (GpuDecodeJpegs).  Any work the failed call left on nvJPEG's own streams
+		 * ends before this block's buffer goes back to the cache and the halves reuse it:
+		 * without this wait, 46 of 768 good JPEGs sharing blocks with corrupt ones got another
+		 * top-1 label than in a clean run although the GPU decoded them both times (not yet
+		 * re-measured with it).  Failures are rare; a full wait costs little. */
+		(void)cudaDeviceSynchronize();
+		(void)cudaGetLastError();
 		NoteFailure(std::string(call) + ": status " + std::to_string(static_cast<int>(status)) + " for a block of " +
 		            std::to_string(batch));
 		result.failed = take;
