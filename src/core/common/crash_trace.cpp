@@ -99,7 +99,8 @@ InstallCrashTrace(const char *who) noexcept {
 	sa.sa_sigaction = OnFatalSignal;
 	sigemptyset(&sa.sa_mask);
 	sa.sa_flags = SA_SIGINFO | SA_RESETHAND | SA_ONSTACK;
-	for (int sig : {SIGSEGV, SIGBUS, SIGILL, SIGFPE}) {
+	/* not SIGFPE: PostgreSQL turns it into an ERROR in the worker (FloatExceptionHandler) */
+	for (int sig : {SIGSEGV, SIGBUS, SIGILL}) {
 		(void)sigaction(sig, &sa, nullptr);
 	}
 }

@@ -13,7 +13,8 @@
 
 namespace europeana::core {
 
-/* For SIGSEGV, SIGBUS, SIGILL and SIGFPE, in this process (call once, early). `who` names
+/* For SIGSEGV, SIGBUS and SIGILL, in this process (call once, early; SIGFPE keeps
+ * PostgreSQL's handler). `who` names
  * the process in the trace's first line; it must stay valid for the process's life. */
 void InstallCrashTrace(const char *who) noexcept;
 

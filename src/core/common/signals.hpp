@@ -6,7 +6,7 @@
  * PostgreSQL's SIGINT/SIGTERM/SIGALRM/SIGUSR1 handlers on the backend's main thread.
  * Signals that arrive meanwhile stay pending and are delivered when the scope ends, so
  * callers keep the guarded work short (one image, one small batch).  Fault signals (SIGSEGV,
- * SIGBUS, SIGILL, SIGFPE) stay unblocked: they cannot wait.
+ * SIGBUS, SIGILL) stay unblocked: they cannot wait.
  */
 #pragma once
 
@@ -24,8 +24,10 @@ public:
 		sigset_t all;
 		sigfillset(&all);
 		/* a fault is delivered to the faulting thread whatever its mask (a blocked one kills
-		 * the process at once): leaving these open lets a crash handler run (crash_trace.hpp) */
-		for (int sig : {SIGSEGV, SIGBUS, SIGILL, SIGFPE}) {
+		 * the process at once): leaving these open lets a crash handler run (crash_trace.hpp).
+		 * Not SIGFPE: PostgreSQL's handler for it raises an ERROR, which must never run on a
+		 * library thread; blocked, it kills the process as before. */
+		for (int sig : {SIGSEGV, SIGBUS, SIGILL}) {
 			sigdelset(&all, sig);
 		}
 		active_ = pthread_sigmask(SIG_BLOCK, &all, &saved_) == 0;
