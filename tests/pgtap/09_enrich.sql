@@ -10,7 +10,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 DROP EXTENSION IF EXISTS europeana CASCADE;
 CREATE EXTENSION europeana;
 SET client_min_messages = warning;
-SELECT plan(33);
+SELECT plan(35);
 
 INSERT INTO europeana.images (name, content)
 SELECT f, pg_read_binary_file(:'samples' || '/' || f) FROM pg_ls_dir(:'samples') AS f ORDER BY f;
@@ -141,6 +141,31 @@ SELECT is(:'LAST_ERROR_SQLSTATE' || ' ' || (SELECT string_agg(q.attempts::text, 
                                             FROM europeana.enrichment_queue q JOIN europeana.images i USING (image_id)
                                             WHERE i.name LIKE 'all bad %'),
           'P0001 0,0', 'when every image of a batch is refused the error is raised and no image is blamed');
+DROP TRIGGER refuse_marked ON europeana.enrichments;
+CALL europeana.enrich(NULL, 16);
+-- when recording the refusal is refused too (a trigger on the queue), the image stays queued as
+-- it was (a WARNING says why) and the rest of its batch is still written
+CREATE FUNCTION public.no_attempts() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.attempts > OLD.attempts THEN
+    RAISE EXCEPTION 'attempts are not counted today';
+  END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER refuse_marked BEFORE INSERT ON europeana.enrichments FOR EACH ROW EXECUTE FUNCTION public.refuse_marked();
+CREATE TRIGGER no_attempts BEFORE UPDATE ON europeana.enrichment_queue FOR EACH ROW EXECUTE FUNCTION public.no_attempts();
+INSERT INTO europeana.images (name, content)
+SELECT n, (SELECT content FROM europeana.images WHERE name = :'other') FROM unnest(ARRAY['keep me 4', 'all bad 3']) n;
+SET client_min_messages = error;
+CALL europeana.enrich(NULL, 16);
+SET client_min_messages = warning;
+SELECT is((SELECT count(DISTINCT image_id)::int FROM europeana.enrichments e JOIN europeana.images i USING (image_id)
+           WHERE i.name = 'keep me 4'), 1, 'a refusal that cannot be recorded: the rest of the batch is written');
+SELECT is((SELECT attempts || ' ' || coalesce(last_error, 'none') || ' ' || (dead_at IS NULL)
+           FROM europeana.enrichment_queue q JOIN europeana.images i USING (image_id) WHERE i.name = 'all bad 3'),
+          '0 none true', 'and the refused image stays queued as it was');
+DROP TRIGGER no_attempts ON europeana.enrichment_queue;
+DROP FUNCTION public.no_attempts();
 DROP TRIGGER refuse_marked ON europeana.enrichments;
 DROP FUNCTION public.refuse_marked();
 CALL europeana.enrich(NULL, 16);

@@ -241,8 +241,27 @@ ok $? "a trigger refusing one image: the workers write the rest of its batch"
 wait_until "select attempts >= 1 and last_sqlstate = 'P0001' and last_error like '%refused by policy%'
             from europeana.enrichment_queue q join europeana.images i using (image_id) where i.name = 'trg-refuse'" 20
 ok $? "and record the refused image with the trigger's error and SQLSTATE"
+# --- and when its refusal cannot be recorded either (a trigger on the queue), the image stays
+# queued as it was, and the workers do not claim it again and again
+q "create or replace function public.refuse_named() returns trigger language plpgsql as \$\$ begin
+     if exists (select 1 from europeana.images where image_id = new.image_id and name like 'trg%refuse') then
+       raise exception 'refused by policy'; end if; return new; end \$\$" >/dev/null
+q "create function public.no_attempts() returns trigger language plpgsql as \$\$ begin
+     if new.attempts > old.attempts then raise exception 'attempts are not counted today'; end if; return new; end \$\$" >/dev/null
+q "create trigger no_attempts before update on europeana.enrichment_queue for each row execute function public.no_attempts()" >/dev/null
+q "insert into europeana.images (name, content) select 'trg2-' || n, (select content from photos order by name limit 1)
+   from unnest(array['a', 'refuse']) n" >/dev/null
+wait_until "select count(distinct image_id) = 1 from europeana.enrichments join europeana.images using (image_id) where name like 'trg2-%'" 30
+ok $? "a refusal that cannot be recorded: the workers still write the rest of its batch"
+b0=$(q "select sum(batches) from europeana.worker_status")
+sleep 3
+b1=$(q "select sum(batches) from europeana.worker_status")
+ok $(( (b1 - b0) > 4 )) "and do not claim the image again and again ($((b1 - b0)) batches in 3 s)"
+is "$(q "select attempts || ' ' || (dead_at is null) from europeana.enrichment_queue q join europeana.images i using (image_id) where i.name = 'trg2-refuse'")" \
+  "0 true" "the image stays queued as it was"
+q "drop trigger no_attempts on europeana.enrichment_queue" >/dev/null; q "drop function public.no_attempts()" >/dev/null
 q "drop trigger refuse_named on europeana.enrichments" >/dev/null; q "drop function public.refuse_named()" >/dev/null
-q "delete from europeana.images where name = 'trg-refuse'" >/dev/null
+q "delete from europeana.images where name in ('trg-refuse', 'trg2-refuse')" >/dev/null
 
 # --- threads and crashes
 is "$(awk '/^Threads:/ {print $2}' /proc/"$postmaster"/status)" "1" "the postmaster is still single-threaded"

@@ -390,7 +390,9 @@ RunOnce() {
 	const bool ready = ExtensionReady();
 	if (ready) {
 		r = RunWorkerBatch();
-		sleep_ms = r.claimed > 0 ? 0 : SleepUntilNextRetry(sleep_ms);
+		/* a batch none of which could be settled (not even recorded as refused) is claimable
+		 * again at once: claiming it again would spin, so it waits a naptime */
+		sleep_ms = r.claimed == 0 ? SleepUntilNextRetry(sleep_ms) : r.enriched + r.refused > 0 ? 0 : sleep_ms;
 	}
 	const auto commit_started = std::chrono::steady_clock::now();
 	CommitWorkerTransaction();
@@ -593,6 +595,11 @@ RunPipelinedOnce(bool drain) {
 		SetWorkerState(WorkerState::Idle);
 	}
 	pgstat_report_activity(STATE_IDLE, nullptr);
+	/* a batch none of which could be settled (not even recorded as refused) is claimable
+	 * again at once: claiming it again would spin, so, with nothing in flight, a naptime */
+	if (r.claimed > 0 && r.enriched + r.refused == 0 && in_flight == nullptr) {
+		return guc_worker_naptime_s * 1000L;
+	}
 	return 0;
 }
 

@@ -80,6 +80,17 @@ EUROPEANA_PG_FUNCTION(europeana_enrich) {
 		done += r.claimed;
 		enriched += r.enriched;
 		refused += r.refused;
+		if (r.enriched + r.refused == 0) {
+			/* none of the batch could be settled, not even as refused (a trigger on the queue
+			 * refused that too, see the warnings): those rows are claimable again at once, and
+			 * claiming them again would never end */
+			ereport(WARNING, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			                  errmsg("enrich: stopping: none of the last %d claimed images could be written or "
+			                         "recorded as refused",
+			                         r.claimed),
+			                  errhint("See the warnings above; the images stay queued.")));
+			break;
+		}
 	}
 	ereport(NOTICE, (errmsg("enrich: %lld images enriched, %lld refused", static_cast<long long>(enriched),
 	                        static_cast<long long>(refused))));
