@@ -263,6 +263,28 @@ q "drop trigger no_attempts on europeana.enrichment_queue" >/dev/null; q "drop f
 q "drop trigger refuse_named on europeana.enrichments" >/dev/null; q "drop function public.refuse_named()" >/dev/null
 q "delete from europeana.images where name in ('trg-refuse', 'trg2-refuse')" >/dev/null
 
+# --- a crash loop: starts that end within a minute without writing a batch make the restarted
+# workers wait before they claim work (5 s, doubling), instead of restarting the server every
+# few seconds; a written batch resets the count
+crash_worker() {
+  wait_until "select count(pid) = 2 from europeana.worker_status" 60 || return 1
+  kill -9 "$(q "select pid from europeana.worker_status where worker = 1")"
+  sleep 0.5
+  wait_server
+}
+waits0=$(grep -c 'europeana worker 1: its last .* waiting [0-9]* s before claiming work' "$LOG")
+crash_worker && crash_worker
+wait_until "select count(pid) = 2 from europeana.worker_status" 60
+ok $(( $(grep -c 'europeana worker 1: its last .* waiting [0-9]* s before claiming work' "$LOG") > waits0 ? 0 : 1 )) \
+  "a worker whose last start ended quickly without a batch waits before claiming work, and says so"
+t0=$SECONDS
+q "insert into europeana.images (name, content) select 'loop-1', content from photos limit 1" >/dev/null
+wait_until "select count(*) = 1 from europeana.enrichments e join europeana.images i using (image_id) where i.name = 'loop-1' and e.rank = 1" 90
+ok $? "after the wait the workers enrich again"
+ok $(( SECONDS - t0 >= 3 ? 0 : 1 )) "not before the wait is over ($((SECONDS - t0)) s after the image was queued)"
+ok "$(cat "$CLUSTER"/data/pg_europeana/worker_* | grep -cx '0 0' | awk '{print ($1 >= 1) ? 0 : 1}')" \
+  "the worker that wrote the batch has reset its count"
+
 # --- threads and crashes
 is "$(awk '/^Threads:/ {print $2}' /proc/"$postmaster"/status)" "1" "the postmaster is still single-threaded"
 ok "$(grep -cE 'PANIC' "$LOG")" "no PANIC in the server log"

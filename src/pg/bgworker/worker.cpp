@@ -21,6 +21,7 @@
 #include "core/classify/async_classifier.hpp"
 #include "core/common/crash_trace.hpp"
 #include "core/classify/classifier.hpp"
+#include "pg/bgworker/restart_guard.hpp"
 #include "pg/bgworker/shared.hpp"
 #include "pg/bgworker/worker.hpp"
 #include "pg/boundary.hpp"
@@ -396,6 +397,9 @@ RunOnce() {
 	}
 	const auto commit_started = std::chrono::steady_clock::now();
 	CommitWorkerTransaction();
+	if (r.enriched + r.refused > 0) {
+		MarkStartHealthy();
+	}
 	if (r.claimed > 0) {
 		const auto now = std::chrono::steady_clock::now();
 		const double ms = std::chrono::duration<double, std::milli>(now - started).count();
@@ -574,6 +578,9 @@ RunPipelinedOnce(bool drain) {
 	const EnrichBatchResult r = WriteDetachedBatch(settling);
 	const auto commit_started = std::chrono::steady_clock::now();
 	CommitWorkerTransaction();
+	if (r.enriched + r.refused > 0) {
+		MarkStartHealthy();
+	}
 	ReleaseDetachedBatch(settling);
 	settling = nullptr;
 
@@ -688,6 +695,7 @@ europeana_worker_main(Datum main_arg) {
 	TuneMalloc(strcmp(worker_device, "cpu") == 0); /* before any thread exists */
 	AttachWorkerSlot(worker_index, worker_device);
 	before_shmem_exit(AbandonPipelineAtExit, 0); /* runs before the slot is detached */
+	GuardAgainstCrashLoop(worker_index);         /* may wait: a crash loop restarts the server */
 	pgstat_report_appname(psprintf("europeana worker %d", worker_index + 1));
 
 	MemoryContext loop_cxt = AllocSetContextCreate(TopMemoryContext, "europeana worker", ALLOCSET_DEFAULT_SIZES);
