@@ -257,8 +257,8 @@ DecodeBlock(int device, const std::vector<ByteView> &jpegs, const std::vector<in
 		return result;
 	}
 	/* nvJPEG allocates its own device buffers (the bitstreams, the engines' work areas) with
-	 * cudaMalloc, outside LibTorch's cache: on a device left without room for them (measured:
-	 * a worker sharing an H200 with a process holding all but 2 GB), the block goes back */
+	 * cudaMalloc, outside LibTorch's cache: on a device left without room for them (another
+	 * process has filled it), the block goes back rather than into nvJPEG's failure paths */
 	size_t stream_bytes = 0;
 	for (size_t k : take) {
 		stream_bytes += jpegs[k].size;
