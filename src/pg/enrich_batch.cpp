@@ -484,8 +484,12 @@ WriteResultsIsolating(int32 model_id, ItemResult *results, int n, bool check_xmi
 			ereport(WARNING, (errcode(record_error->sqlerrcode),
 			                  errmsg("the refusal of image %lld could not be recorded: %s",
 			                         static_cast<long long>(results[first[g]].image_id), MessageOf(record_error)),
-			                  errhint("Its queue row stays as it was and is claimed again.")));
+			                  errhint("Its queue row stays as it was; this process leaves it out of its claims "
+			                          "for a few minutes.")));
 			FreeErrorData(record_error);
+			for (int k = 0; k < m; k++) {
+				ParkQueueRow(rows[k].queue_id);
+			}
 			out->stale += m;
 			continue;
 		}

@@ -10,7 +10,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 DROP EXTENSION IF EXISTS europeana CASCADE;
 CREATE EXTENSION europeana;
 SET client_min_messages = warning;
-SELECT plan(35);
+SELECT plan(36);
 
 INSERT INTO europeana.images (name, content)
 SELECT f, pg_read_binary_file(:'samples' || '/' || f) FROM pg_ls_dir(:'samples') AS f ORDER BY f;
@@ -164,6 +164,15 @@ SELECT is((SELECT count(DISTINCT image_id)::int FROM europeana.enrichments e JOI
 SELECT is((SELECT attempts || ' ' || coalesce(last_error, 'none') || ' ' || (dead_at IS NULL)
            FROM europeana.enrichment_queue q JOIN europeana.images i USING (image_id) WHERE i.name = 'all bad 3'),
           '0 none true', 'and the refused image stays queued as it was');
+INSERT INTO europeana.images (name, content) SELECT 'all bad 4', content FROM europeana.images WHERE name = :'other';
+INSERT INTO europeana.images (name, content)
+SELECT n, (SELECT content FROM europeana.images WHERE name = :'other') FROM unnest(ARRAY['keep me 5', 'keep me 6']) n;
+SET client_min_messages = error;
+CALL europeana.enrich(NULL, 1);
+SET client_min_messages = warning;
+SELECT is((SELECT count(DISTINCT image_id)::int FROM europeana.enrichments e JOIN europeana.images i USING (image_id)
+           WHERE i.name IN ('keep me 5', 'keep me 6')), 2,
+          'such an image is left out of the next claims: it does not hold back the images queued after it');
 DROP TRIGGER no_attempts ON europeana.enrichment_queue;
 DROP FUNCTION public.no_attempts();
 DROP TRIGGER refuse_marked ON europeana.enrichments;

@@ -10,6 +10,14 @@
 
 namespace {
 
+#if defined(__x86_64__)
+constexpr const char *kMainThreadTrace = "test worker: fatal signal Segmentation fault at address 0x0, stack of the "
+                                         "crashing thread:\n.*0x.*faulting instruction:\n.*0x";
+#else
+constexpr const char *kMainThreadTrace = "test worker: fatal signal Segmentation fault at address 0x0, stack of the "
+                                         "crashing thread:\n.*0x";
+#endif
+
 void
 Fault() {
 	volatile int *nowhere = nullptr;
@@ -23,7 +31,7 @@ TEST(CrashTraceDeathTest, FaultOnMainThreadLeavesStackAndSignal) {
 		    europeana::core::InstallCrashTrace("test worker");
 		    Fault();
 	    },
-	    testing::KilledBySignal(SIGSEGV), "test worker: fatal signal Segmentation fault at address 0x0, stack of the crashing thread:\n.*0x.*faulting instruction:\n.*0x");
+	    testing::KilledBySignal(SIGSEGV), kMainThreadTrace);
 }
 
 TEST(CrashTraceDeathTest, FaultOnThreadWithSignalsBlocked) {

@@ -24,6 +24,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
@@ -851,9 +852,12 @@ ClassifyBatchGpuDecode(std::vector<BatchItem> items, LoadedModel &m, const Class
 	for (size_t i = 0; i < n; i++) {
 		(on_gpu[i] ? last_stats.gpu_decoded : last_stats.cpu_decoded) += 1;
 	}
-	last_stats.gpu_failures = static_cast<int>(GpuJpegFailures(&last_stats.gpu_last_failure) - failures_before);
-	if (last_stats.gpu_failures == 0) {
-		last_stats.gpu_last_failure.clear();
+	{
+		std::string why;
+		last_stats.gpu_failures = static_cast<int>(GpuJpegFailures(&why) - failures_before);
+		if (last_stats.gpu_failures > 0) {
+			snprintf(last_stats.gpu_last_failure, sizeof(last_stats.gpu_last_failure), "%s", why.c_str());
+		}
 	}
 
 	/* CPU-decoded rows join the GPU-decoded ones on the device */

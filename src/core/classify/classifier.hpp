@@ -141,7 +141,7 @@ struct BatchDecodeStats {
 	/* nvJPEG's failures in this batch (images it could not read, block calls that failed and
 	 * were retried in halves), and why, the last time */
 	int gpu_failures = 0;
-	std::string gpu_last_failure;
+	char gpu_last_failure[160] = ""; /* not a std::string: callers keep this across PostgreSQL calls */
 };
 BatchDecodeStats LastBatchDecodeStats() noexcept;
 

@@ -17,7 +17,8 @@ namespace europeana::core {
 namespace {
 
 const char *crash_who = "process";
-/* the trace runs on its own stack: a stack overflow is a SIGSEGV too */
+/* the main thread's trace runs on a stack of its own (a stack overflow is a SIGSEGV too);
+ * an alternate stack is per thread, so a library thread's overflow leaves no trace */
 alignas(16) char alt_stack[64 * 1024];
 
 void
@@ -47,6 +48,21 @@ WriteHex(uintptr_t v) noexcept {
 	WriteText(p);
 }
 
+/* strsignal may take locks and allocate (translations): not in a handler */
+const char *
+SignalName(int sig) noexcept {
+	switch (sig) {
+	case SIGSEGV:
+		return "Segmentation fault";
+	case SIGBUS:
+		return "Bus error";
+	case SIGILL:
+		return "Illegal instruction";
+	default:
+		return "?";
+	}
+}
+
 /* The frames the unwinder finds, then (it stops at code without unwind tables, or at a call
  * through a null pointer) the faulting instruction and the words at the top of the stack
  * that point into a loaded object: a crash reporter's stack scan, to be read with care.
@@ -55,7 +71,7 @@ void
 OnFatalSignal(int sig, siginfo_t *info, void *context) {
 	WriteText(crash_who);
 	WriteText(": fatal signal ");
-	WriteText(strsignal(sig) != nullptr ? strsignal(sig) : "?");
+	WriteText(SignalName(sig));
 	WriteText(" at address ");
 	WriteHex(reinterpret_cast<uintptr_t>(info != nullptr ? info->si_addr : nullptr));
 	WriteText(", stack of the crashing thread:\n");

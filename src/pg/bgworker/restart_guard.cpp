@@ -93,6 +93,9 @@ GuardAgainstCrashLoop(int worker_index) {
 		(void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, left_ms, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 	}
+	/* the minute is counted from the end of the wait: a crash soon after a long wait is still
+	 * a quick end, so that the waits keep doubling up to their cap */
+	WriteState(quick_ends, static_cast<long>(time(nullptr)));
 }
 
 void

@@ -236,19 +236,60 @@ CollectClaims(int64 *out) {
 
 } // namespace
 
+namespace {
+
+constexpr int kMaxParked = 1024;
+constexpr long kParkSeconds = 300;
+struct ParkedRow {
+	int64 queue_id;
+	TimestampTz until;
+};
+ParkedRow parked[kMaxParked];
+int nparked = 0;
+
+} // namespace
+
+void
+ParkQueueRow(int64 queue_id) {
+	const TimestampTz until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), kParkSeconds * 1000);
+	int slot = nparked;
+	for (int i = 0; i < nparked; i++) {
+		if (parked[i].queue_id == queue_id) {
+			slot = i;
+			break;
+		}
+	}
+	if (slot == kMaxParked) {
+		slot = 0;
+		for (int i = 1; i < nparked; i++) {
+			if (parked[i].until < parked[slot].until) {
+				slot = i;
+			}
+		}
+	}
+	parked[slot] = {queue_id, until};
+	nparked = std::max(nparked, slot + 1);
+}
+
 Datum
 PublishedClaims() {
 	int total = 0;
-	Datum *values = nullptr;
+	const int capacity = (shared != nullptr ? shared->nslots * kMaxClaimsPerWorker : 0) + nparked;
+	int64 *ids = static_cast<int64 *>(palloc(sizeof(int64) * std::max(capacity, 1)));
 	if (shared != nullptr) {
-		int64 *ids = static_cast<int64 *>(palloc(sizeof(int64) * shared->nslots * kMaxClaimsPerWorker));
 		LWLockAcquire(shared->claims_lock, LW_SHARED);
 		total = CollectClaims(ids);
 		LWLockRelease(shared->claims_lock);
-		values = static_cast<Datum *>(palloc(sizeof(Datum) * std::max(total, 1)));
-		for (int i = 0; i < total; i++) {
-			values[i] = Int64GetDatum(ids[i]);
+	}
+	const TimestampTz now = GetCurrentTimestamp();
+	for (int i = 0; i < nparked; i++) {
+		if (parked[i].until > now) {
+			ids[total++] = parked[i].queue_id;
 		}
+	}
+	Datum *values = static_cast<Datum *>(palloc(sizeof(Datum) * std::max(total, 1)));
+	for (int i = 0; i < total; i++) {
+		values[i] = Int64GetDatum(ids[i]);
 	}
 	return PointerGetDatum(construct_array(values, total, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 }

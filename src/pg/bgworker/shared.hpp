@@ -46,8 +46,15 @@ void WorkerHeartbeat();
  */
 constexpr int kMaxClaimsPerWorker = 2048; /* two batches of the largest batch_size */
 
-/* Every published queue id, as a palloc'd bigint[] datum (empty without workers). */
+/* Every published queue id, and this process's parked ones, as a palloc'd bigint[] datum
+ * (empty without workers and parked rows): what a claim leaves out. */
 Datum PublishedClaims();
+
+/* A queue row this process could not settle, not even as refused (a trigger on the queue
+ * refused the refusal's UPDATE): its claims leave it out for a few minutes, so that it does
+ * not hold the head of the queue (claims take the oldest next_attempt_at first).
+ * Process-local; at most 1,024 rows, the one parked soonest to expire replaced first. */
+void ParkQueueRow(int64 queue_id);
 
 /* Sets keep[i] = false for each ids[i] that some worker has published and returns how many
  * are kept.  With publish, atomically with the check, this worker publishes the kept ones

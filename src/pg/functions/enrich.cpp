@@ -62,6 +62,7 @@ EUROPEANA_PG_FUNCTION(europeana_enrich) {
 
 	MemoryContext batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "europeana enrich batch", ALLOCSET_DEFAULT_SIZES);
 	int64 done = 0, enriched = 0, refused = 0;
+	int idle_batches = 0; /* in a row, none of whose images could be settled */
 	while (done < max_images) {
 		CHECK_FOR_INTERRUPTS(); /* between batches: no C++ object is alive here */
 		/* one SPI connection per batch: SPI keeps every result table (and what is palloc'd
@@ -80,14 +81,14 @@ EUROPEANA_PG_FUNCTION(europeana_enrich) {
 		done += r.claimed;
 		enriched += r.enriched;
 		refused += r.refused;
-		if (r.enriched + r.refused == 0) {
-			/* none of the batch could be settled, not even as refused (a trigger on the queue
-			 * refused that too, see the warnings): those rows are claimable again at once, and
-			 * claiming them again would never end */
+		/* rows that could not be settled, not even as refused (a trigger on the queue refused
+		 * that too), are parked: the next claims leave them out.  Should batches keep settling
+		 * nothing all the same, claiming again would never end. */
+		idle_batches = r.enriched + r.refused == 0 ? idle_batches + 1 : 0;
+		if (idle_batches == 3) {
 			ereport(WARNING, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-			                  errmsg("enrich: stopping: none of the last %d claimed images could be written or "
-			                         "recorded as refused",
-			                         r.claimed),
+			                  errmsg("enrich: stopping: none of the images of the last three batches could be "
+			                         "written or recorded as refused"),
 			                  errhint("See the warnings above; the images stay queued.")));
 			break;
 		}
