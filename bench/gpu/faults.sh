@@ -42,17 +42,34 @@ verdict() { # NAME OK(0/1) DETAIL
 q() { psql -XAtq -v ON_ERROR_STOP=1 "$@"; }
 CHECKS=${CHECKS:-hostile oom kill}
 want() { [[ " $CHECKS " == *" $1 "* ]]; }
-# crash_stack LOG: the first crash trace in LOG, our library's frames resolved
+# crash_stack LOG: the first crash trace in LOG, each "lib.so(+0xOFFSET)" frame named by the
+# nearest symbol at or below it (the symbol table, else the dynamic one: LibTorch's wheels are
+# stripped of the former)
 crash_stack() {
-  local so
-  so=$(pg_config --pkglibdir)/europeana.so
-  grep -m1 -A40 'fatal signal' "$1" | grep -vE '^[0-9]{4}-' | head -40 | while IFS= read -r line; do
-    if [[ "$line" =~ europeana\.so\(\+(0x[0-9a-f]+)\) ]]; then
-      echo "$line  <- $(addr2line -f -C -e "$so" "${BASH_REMATCH[1]}" 2>/dev/null | head -1)"
-    else
-      echo "$line"
-    fi
-  done
+  grep -m1 -A40 'fatal signal' "$1" | grep -vE '^[0-9]{4}-' | head -40 | "$PY" -c '
+import bisect, re, subprocess, sys
+tables = {}
+def nearest(lib, off):
+    if lib not in tables:
+        syms = []
+        for args in (["nm", "-C", "--defined-only", lib], ["nm", "-D", "-C", "--defined-only", lib]):
+            out = subprocess.run(args, capture_output=True, text=True).stdout
+            for line in out.splitlines():
+                parts = line.split(" ", 2)
+                if len(parts) == 3 and parts[1].lower() in "tw":
+                    syms.append((int(parts[0], 16), parts[2]))
+            if syms:
+                break
+        syms.sort()
+        tables[lib] = syms
+    syms = tables[lib]
+    i = bisect.bisect_right(syms, (off, chr(0x10FFFF))) - 1
+    return "%s+0x%x" % (syms[i][1][:150], off - syms[i][0]) if i >= 0 else "?"
+for line in sys.stdin:
+    line = line.rstrip("\n")
+    m = re.match(r"(/\S+?\.so[.0-9]*)\(\+(0x[0-9a-f]+)\)", line)
+    print(line + ("  <- " + nearest(m.group(1), int(m.group(2), 16)) if m else ""))
+'
 }
 # start EXTRA_CONF: a fresh cluster with one worker on cuda:0, refused images dead at once
 start() {
