@@ -274,6 +274,8 @@ crash_worker() {
 }
 waits0=$(grep -c 'europeana worker 1: its last .* waiting [0-9]* s before claiming work' "$LOG")
 crash_worker && crash_worker
+wait_until "select count(*) >= 1 from europeana.worker_status where state = 'error' and last_error like '%waiting % s before claiming work'" 10
+ok $? "worker_status shows the wait"
 wait_until "select count(pid) = 2 from europeana.worker_status" 60
 ok $(( $(grep -c 'europeana worker 1: its last .* waiting [0-9]* s before claiming work' "$LOG") > waits0 ? 0 : 1 )) \
   "a worker whose last start ended quickly without a batch waits before claiming work, and says so"

@@ -2,6 +2,7 @@
  * restart_guard.cpp — see restart_guard.hpp.
  */
 #include "pg/bgworker/restart_guard.hpp"
+#include "pg/bgworker/shared.hpp"
 
 extern "C" {
 #include "postgres.h"
@@ -79,10 +80,14 @@ GuardAgainstCrashLoop(int worker_index) {
 		return;
 	}
 	const long wait_s = std::min(kMaxWaitSeconds, kFirstWaitSeconds << std::min(quick_ends - 1, 10L));
-	ereport(LOG, (errmsg("europeana worker %d: its last %ld start%s ended within %ld s without writing a batch "
-	                     "(a crash?); waiting %ld s before claiming work",
-	                     worker_index + 1, quick_ends, quick_ends == 1 ? "" : "s", kQuickEndSeconds, wait_s),
+	char message[200];
+	snprintf(message, sizeof(message),
+	         "its last %ld start%s ended within %ld s without writing a batch (a crash?); waiting %ld s before "
+	         "claiming work",
+	         quick_ends, quick_ends == 1 ? "" : "s", kQuickEndSeconds, wait_s);
+	ereport(LOG, (errmsg("europeana worker %d: %s", worker_index + 1, message),
 	              errhint("The server log shows how the worker ended; a crashing worker writes its stack there.")));
+	RecordWorkerError(message); /* worker_status: state error, with this as its last error */
 	const TimestampTz until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), wait_s * 1000);
 	for (;;) {
 		CHECK_FOR_INTERRUPTS();

@@ -8,7 +8,8 @@
  * is cut each time.  Shared memory does not survive that restart, so a small file per worker
  * in the data directory (pg_europeana/worker_N) remembers how many starts in a row ended
  * within a minute without writing a batch.  From the second such start on, the worker waits
- * before it claims anything: 5 s, doubling up to 5 minutes, and says so in the log.  A
+ * before it claims anything: 5 s, doubling up to 5 minutes, and says so in the log and in
+ * worker_status (state error, with the wait as its last error).  A
  * written batch or a clean exit resets the count.  Main thread only.
  */
 #pragma once
