@@ -396,6 +396,14 @@ GroupRows(const ItemResult *results, int n, const int *first, int lo, int hi, It
 	return m;
 }
 
+/* Adds the counts of a part of a batch written on its own. */
+void
+AddCounts(const EnrichBatchResult &part, EnrichBatchResult *out) {
+	out->enriched += part.enriched;
+	out->refused += part.refused;
+	out->stale += part.stale;
+}
+
 /* Phase 3, with a bad row isolated: the batch is written in a subtransaction; when that
  * fails with an error a row can cause, its images are written by halves, each in a
  * subtransaction of its own, down to the image that fails alone (a bad image of 256 costs
@@ -431,9 +439,7 @@ WriteResultsIsolating(int32 model_id, ItemResult *results, int n, bool check_xmi
 		EnrichBatchResult part;
 		ErrorData *e = TryInSubtransaction([&] { WriteResults(model_id, rows, m, check_xmin, &part); });
 		if (e == nullptr) {
-			out->enriched += part.enriched;
-			out->refused += part.refused;
-			out->stale += part.stale;
+			AddCounts(part, out);
 			written += hi - lo;
 			return;
 		}
@@ -493,8 +499,7 @@ WriteResultsIsolating(int32 model_id, ItemResult *results, int n, bool check_xmi
 			out->stale += m;
 			continue;
 		}
-		out->refused += part.refused;
-		out->stale += part.stale;
+		AddCounts(part, out);
 	}
 	out->write_ms = MsSince(started);
 }

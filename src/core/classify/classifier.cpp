@@ -191,8 +191,8 @@ LaunchForward(LoadedModel &m, const at::Tensor &input, int64_t pad_to = 0) {
 			out = out.narrow(0, 0, rows);
 		}
 	} catch (const c10::OutOfMemoryError &e) {
-		forward_splits_out_of_memory.fetch_add(1);
 		if (input.size(0) > 1) {
+			forward_splits_out_of_memory.fetch_add(1);
 			const int64_t half = input.size(0) / 2;
 			at::Tensor a = LaunchForward(m, input.narrow(0, 0, half));
 			at::Tensor b = LaunchForward(m, input.narrow(0, half, input.size(0) - half));
@@ -507,16 +507,8 @@ public:
 	 * are left). */
 	size_t
 	Take() {
-		uint64_t cur = range_.load();
-		for (;;) {
-			const uint64_t lo = cur & 0xffffffffu, hi = cur >> 32;
-			if (lo >= hi) {
-				return n_;
-			}
-			if (range_.compare_exchange_weak(cur, (hi << 32) | (lo + 1))) {
-				return static_cast<size_t>(lo);
-			}
-		}
+		const size_t i = next_.fetch_add(1);
+		return i < n_ ? i : n_;
 	}
 
 	/* Leaves item i to the caller (before it is supplied, or before the threads start). */
@@ -630,7 +622,7 @@ private:
 	std::mutex mu_;
 	std::condition_variable ready_;
 	std::atomic<size_t> supplied_;
-	std::atomic<uint64_t> range_ {static_cast<uint64_t>(n_) << 32}; /* untaken items: [low 32 bits, high 32 bits) */
+	std::atomic<size_t> next_ {0}; /* the next item to take from the front */
 	std::atomic<bool> stopped_ {false};
 	std::vector<std::thread> pool_;
 };
