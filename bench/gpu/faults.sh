@@ -17,7 +17,8 @@
 # Prints one PASS or FAIL line per check into $OUT/faults.txt; exits 1 when any failed.
 # A worker that crashes leaves its stack in the server log (crash_trace.hpp): the check prints
 # it, with our library's frames resolved by addr2line.
-# Environment: CHECKS ("hostile oom kill": which to run), KILL_N (3000), KILL_MODEL (resnet50_random), OUT ($PWD/build-gpu/out), FREE_GB (2), DEVICE (cuda:0; cpu tries the script
+# Environment: CHECKS ("hostile oom kill": which to run), GDB (set: cuda-gdb stops the out-of-memory
+# check's worker at its first fatal signal and writes its stack), OOM_DRAIN (120 s), KILL_N (3000), KILL_MODEL (resnet50_random), OUT ($PWD/build-gpu/out), FREE_GB (2), DEVICE (cuda:0; cpu tries the script
 # itself on a machine without a GPU, without the out-of-memory check), PY (python3 with Pillow).
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -173,10 +174,44 @@ cat "$WORK/hog.txt" | tee -a "$OUT/faults.txt"
 start "europeana.worker_gpu_jpeg = on
 europeana.worker_precision = 'fp32'
 europeana.default_model = 'resnet50_random'"
+# GDB=1: cuda-gdb attached to the worker stops it at its first fatal signal and writes the
+# faulting thread's stack (and, for a call through a null pointer, the stack of its caller) to
+# $OUT/faults_gdb_oom.txt
+gdb_pid=""
+if [ -n "${GDB:-}" ] && command -v cuda-gdb >/dev/null; then
+  for _ in $(seq 1 50); do wpid=$(worker_pid); [ -n "$wpid" ] && break; sleep 0.2; done
+  cat >"$WORK/oom.gdb" <<'GDBCMDS'
+set pagination off
+set confirm off
+set print thread-events off
+handle SIGUSR1 SIGUSR2 SIGTERM SIGINT SIGALRM SIGQUIT SIGPIPE SIGCHLD SIGHUP SIGURG SIGWINCH nostop noprint pass
+continue
+echo === faulting thread\n
+info registers rip rsp rbp rax rdi rsi rdx rcx r8 r9
+bt 60
+echo === return address at the stack pointer\n
+x/a $rsp
+info symbol *(void **)$rsp
+x/12i *(long *)$rsp - 40
+echo === stack of the caller (as if the call through the null pointer had returned)\n
+set $pc = *(long *)$rsp
+set $sp = $sp + 8
+bt 60
+echo === threads\n
+info threads
+kill
+GDBCMDS
+  cuda-gdb -q -batch -p "$wpid" -x "$WORK/oom.gdb" >"$OUT/faults_gdb_oom.txt" 2>&1 &
+  gdb_pid=$!
+  for _ in $(seq 1 100); do grep -qE 'Continuing|Attaching' "$OUT/faults_gdb_oom.txt" 2>/dev/null && break; sleep 0.2; done
+  sleep 2
+  echo "     cuda-gdb attached to worker $wpid" | tee -a "$OUT/faults.txt"
+fi
 ls "$WORK"/img/*.jpg | awk '{ p[NR] = $0 } END { for (i = 0; i < 512; i++) printf "%d\toom_%04d\t%s\n", i, i, p[i % NR + 1] }' >"$WORK/oom.tsv"
 load "$WORK/oom.tsv"
 drained=0
-drain 120 || drained=1
+drain "${OOM_DRAIN:-120}" || drained=1
+[ -z "$gdb_pid" ] || { kill "$gdb_pid" 2>/dev/null; wait "$gdb_pid" 2>/dev/null; }
 used=$(nvidia-smi --query-gpu=memory.used,memory.total --format=csv,noheader | head -1)
 kill "$hog" 2>/dev/null
 wait "$hog" 2>/dev/null
@@ -195,6 +230,8 @@ grep -hE 'europeana worker 1: [0-9]+ images' "$CLUSTER/server.log" | tail -2 | s
 # the same frozen graph in Python (the same LibTorch) on a nearly full device, for comparison
 scripts/pg_cluster.sh stop "$CLUSTER" >/dev/null 2>&1
 "$PY" bench/gpu/python_gpu.py oom "$(pg_config --sharedir)/europeana/models/resnet50_random.pt" 256 0.5 2>&1 | tail -3 | tee -a "$OUT/faults.txt"
+echo "     (python exit status ${PIPESTATUS[0]})" | tee -a "$OUT/faults.txt"
+"$PY" bench/gpu/python_gpu.py badinput "$(pg_config --sharedir)/europeana/models/resnet50_random.pt" 2>&1 | tail -3 | tee -a "$OUT/faults.txt"
 echo "     (python exit status ${PIPESTATUS[0]})" | tee -a "$OUT/faults.txt"
 fi
 

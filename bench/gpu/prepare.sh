@@ -16,6 +16,7 @@ tar xf "$SHARED/data/ahe-trainval.tar" -C .device-data --wildcards '*.jpg'
 # (head ends the pipe early: the SIGPIPE upstream is expected)
 find .device-data/ahe -name '*.jpg' -print0 | sort -z | awk -v RS='\0' -v ORS='\0' 'NR % 40 == 1' | head -z -n 60 | xargs -0 -I{} mv {} .device-data/photos/ || true
 rm -rf .device-data/ahe
+mkdir -p .git/info
 for p in /.device-kit/ /.device-data/ /build-gpu/; do
   grep -qxF "$p" .git/info/exclude || echo "$p" >>.git/info/exclude
 done

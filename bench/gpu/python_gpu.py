@@ -11,6 +11,9 @@
     python_gpu.py oom MODEL.pt BATCH FREE_GB
         the same frozen fp32 graph on a device left with FREE_GB GB (the rest held by this
         process): does LibTorch raise OutOfMemoryError or crash? (bench/gpu/faults.sh)
+    python_gpu.py badinput MODEL.pt
+        the same frozen graph fed 4 channels (an op fails inside the TorchScript interpreter,
+        which then formats the frozen graph's call stack): raises or crashes? (faults.sh)
     python_gpu.py decode LIST BATCH
         (d) the decode ceiling: torchvision.io.decode_jpeg on the GPU (nvJPEG), batched, then a
         per-image resize to 256 and centre crop 224, no model. Prints images/s.
@@ -36,6 +39,18 @@ def oom(path, batch, free_gb):
         print("python: forward of %d rows with %.1f GB free: %s raised (%s)"
               % (batch, free_gb, type(e).__name__, str(e).splitlines()[0][:160]))
     del hog
+
+
+def badinput(path):
+    m = torch.jit.load(path, map_location="cuda").eval()
+    m = torch.jit.optimize_for_inference(torch.jit.freeze(m))
+    for _ in range(3):
+        try:
+            with torch.inference_mode():
+                m(torch.zeros(2, 4, 224, 224, device="cuda"))
+            print("python: 4 channels: no error")
+        except Exception as e:  # noqa: BLE001
+            print("python: 4 channels: %s raised (%s)" % (type(e).__name__, str(e).splitlines()[-1][:160]))
 
 
 def model_only(path, batch, mode, seconds=5.0):
@@ -129,6 +144,8 @@ if __name__ == "__main__":
         model_only(sys.argv[2], int(sys.argv[3]), sys.argv[4], float(sys.argv[5]) if len(sys.argv) > 5 else 5.0)
     elif cmd == "oom":
         oom(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]))
+    elif cmd == "badinput":
+        badinput(sys.argv[2])
     elif cmd == "pipeline":
         pipeline(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), len(sys.argv) > 6)
     else:

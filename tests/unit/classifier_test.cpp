@@ -9,6 +9,7 @@
 #include "test_support.hpp"
 
 #include <sys/stat.h>
+#include <torch/script.h>
 
 namespace europeana::core {
 namespace {
@@ -294,6 +295,67 @@ TEST_F(ModelDir, AsyncBatchesMatchSynchronousOnesAndReportErrors) {
 	EXPECT_TRUE(async.AbandonFor(30000));
 	EXPECT_FALSE(async.Pending());
 	async.Abandon(); /* nothing pending: a no-op */
+}
+
+/* A network (frozen and optimised like every model) whose forward pass fails inside the
+ * TorchScript interpreter when it gets more than one row: it asks the allocator for 256 TB.
+ * The failure must come out as the op's own error, not as the interpreter's std::runtime_error
+ * with a traceback: a CUDA out-of-memory has to stay an OutOfMemoryError for the forward pass
+ * to be split, and any other failure an error the batch can be isolated on. */
+TEST_F(ModelDir, ForwardErrorsInsideTorchScriptKeepTheirType) {
+	torch::jit::Module net("single_rows");
+	net.define(R"(
+def forward(self, x):
+    n = x.size(0)
+    if n > 1:
+        y = torch.empty([281474976710656], dtype=0)
+        return torch.zeros([n, 3]) + float(y.size(0) - 281474976710656)
+    return torch.zeros([n, 3]) + x.mean()
+)");
+	const std::string weights = dir_.Path() + "/single_rows.pt";
+	net.save(weights);
+	testing::WriteFile(dir_.Path() + "/single_rows.model.json",
+	                   R"({"name": "single_rows", "version": "1", "kind": "native", "file": "single_rows.pt", "sha256": ")" +
+	                       Sha256FileHex(weights) +
+	                       R"(", "optimize": true, "input": {"resize": 32, "crop": 32}, "labels": ["building", "map", "toy"]})");
+	const char *files[] = {"parrot.jpg", "owl.jpg", "hot_dog.jpg"};
+	std::vector<std::vector<uint8_t>> bytes;
+	std::vector<BatchItem> items;
+	for (const char *f : files) {
+		bytes.push_back(ReadFile(ModelSource() + "/samples/" + f));
+	}
+	for (size_t i = 0; i < bytes.size(); i++) {
+		items.push_back({static_cast<int64_t>(i), View(bytes[i])});
+	}
+	const int64_t splits_before = LastBatchDecodeStats().oom_forward_splits;
+	try {
+		/* an out-of-memory error (LibTorch 2.x's CPU allocator) is split down to single
+		 * rows; an allocator that throws a plain error fails the batch with it */
+		const auto out = ClassifyBatch(items, "single_rows", settings_, 1, [] { return false; });
+		ASSERT_EQ(out.size(), items.size());
+		for (const auto &o : out) {
+			EXPECT_TRUE(o.ok) << o.error;
+		}
+		EXPECT_GT(LastBatchDecodeStats().oom_forward_splits, splits_before) << "the batch succeeded without a split";
+	} catch (const Error &e) {
+		EXPECT_EQ(e.Kind(), ErrorKind::Internal) << e.what();
+		EXPECT_NE(std::string(e.what()).find("281474976710656"), std::string::npos) << "the op's message: " << e.what();
+		EXPECT_EQ(std::string(e.what()).find("TorchScript interpreter"), std::string::npos) << e.what();
+	} catch (const std::exception &e) {
+		FAIL() << "the forward pass's error lost its type: " << typeid(e).name() << ": " << e.what();
+	}
+	/* and a failed batch is isolated image by image: every single image succeeds */
+	try {
+		const auto each = ClassifyBatchOrEach(items, "single_rows", settings_, 1, [] { return false; });
+		ASSERT_EQ(each.size(), items.size());
+		for (size_t i = 0; i < each.size(); i++) {
+			EXPECT_EQ(each[i].key, items[i].key);
+			EXPECT_TRUE(each[i].ok) << each[i].error;
+			EXPECT_EQ(each[i].result.ranked.size(), 3u);
+		}
+	} catch (const std::exception &e) {
+		FAIL() << "the batch was not isolated: " << typeid(e).name() << ": " << e.what();
+	}
 }
 
 TEST(Devices, CpuIsAlwaysAvailableAndBadNamesAreNot) {

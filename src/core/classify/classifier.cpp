@@ -19,6 +19,7 @@
 #include <ATen/Parallel.h>
 #include <c10/core/DeviceGuard.h>
 #include <opencv2/core/utility.hpp>
+#include <torch/csrc/jit/runtime/interpreter.h>
 #include <torch/cuda.h>
 #include <torch/script.h>
 
@@ -141,6 +142,14 @@ ConfigureRuntime(const ClassifierSettings &settings) {
 	static bool configured_once = false;
 	if (!configured_once) {
 		configured_once = true;
+		/* The TorchScript interpreter otherwise catches an op's exception and throws a
+		 * std::runtime_error with the script's traceback instead: a CUDA out-of-memory is
+		 * no longer a c10::OutOfMemoryError (the forward pass could never be split), no
+		 * failure is a c10::Error (a batch was not isolated image by image), and the
+		 * traceback is built from the inlined call stacks of a frozen module, whose
+		 * functions freezing has deleted (a worker on a nearly full GPU crashed there).
+		 * Rethrown as they are, errors keep their type and the op's message. */
+		FLAGS_torch_jit_enable_rethrow_caught_exception = true;
 		try {
 			at::set_num_interop_threads(1);
 		} catch (const std::exception &) {
@@ -202,6 +211,11 @@ LaunchForward(LoadedModel &m, const at::Tensor &input, int64_t pad_to = 0) {
 		            "Lower europeana.batch_size or run fewer workers on this device.");
 	} catch (const c10::Error &e) {
 		throw Error(ErrorKind::Internal, "inference failed in model \"" + m.spec.name + "\": " + TorchMessage(e));
+	} catch (const Error &) {
+		throw;
+	} catch (const std::exception &e) {
+		/* e.g. a script's own exception (torch::jit::JITException) */
+		throw Error(ErrorKind::Internal, "inference failed in model \"" + m.spec.name + "\": " + e.what());
 	}
 	if (out.dim() != 2 || out.size(1) != static_cast<int64_t>(m.spec.labels.size())) {
 		throw Error(ErrorKind::Corrupt,
