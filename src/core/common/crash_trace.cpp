@@ -9,6 +9,7 @@
 #include <ucontext.h>
 #include <cstring>
 #include <execinfo.h>
+#include <fcntl.h>
 #include <initializer_list>
 #include <unistd.h>
 
@@ -20,6 +21,18 @@ const char *crash_who = "process";
 /* the main thread's trace runs on a stack of its own (a stack overflow is a SIGSEGV too);
  * an alternate stack is per thread, so a library thread's overflow leaves no trace */
 alignas(16) char alt_stack[64 * 1024];
+/* The stack scan reads words through this pipe: write() fails with EFAULT on memory that is
+ * not mapped (the scan may run past the top of the stack) where a plain read would fault
+ * again inside the handler and end the trace there. */
+int probe_pipe[2] = {-1, -1};
+
+bool
+ReadWord(const void *const *at, void **out) noexcept {
+	if (probe_pipe[1] < 0 || write(probe_pipe[1], at, sizeof(void *)) != static_cast<ssize_t>(sizeof(void *))) {
+		return false;
+	}
+	return read(probe_pipe[0], out, sizeof(void *)) == static_cast<ssize_t>(sizeof(void *));
+}
 
 void
 WriteText(const char *text) noexcept {
@@ -87,15 +100,22 @@ OnFatalSignal(int sig, siginfo_t *info, void *context) {
 	WriteText("code addresses in the top 256 stack words:\n");
 	int shown = 0;
 	for (int k = 0; k < 256 && shown < 24; k++) {
+		void *word = nullptr;
+		if (!ReadWord(sp + k, &word)) {
+			WriteText("(the stack ends here)\n");
+			break;
+		}
 		Dl_info where;
-		if (sp[k] != nullptr && dladdr(sp[k], &where) != 0 && where.dli_fname != nullptr) {
-			backtrace_symbols_fd(&sp[k], 1, STDERR_FILENO);
+		if (word != nullptr && dladdr(word, &where) != 0 && where.dli_fname != nullptr) {
+			backtrace_symbols_fd(&word, 1, STDERR_FILENO);
 			shown++;
 		}
 	}
 #else
 	(void)context;
 #endif
+	WriteText(crash_who);
+	WriteText(": end of the crash trace\n");
 	/* SA_RESETHAND restored the default action: die of the same signal */
 	raise(sig);
 }
@@ -105,6 +125,9 @@ OnFatalSignal(int sig, siginfo_t *info, void *context) {
 void
 InstallCrashTrace(const char *who) noexcept {
 	crash_who = who;
+	if (probe_pipe[0] < 0 && pipe2(probe_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+		probe_pipe[0] = probe_pipe[1] = -1; /* no scan of the stack, the rest of the trace stays */
+	}
 	void *warm[1];
 	(void)backtrace(warm, 1); /* loads libgcc's unwinder now, not inside the handler */
 	stack_t ss {};
