@@ -231,6 +231,25 @@ grep -hE 'europeana worker 1: [0-9]+ images' "$CLUSTER/server.log" | tail -2 | s
 scripts/pg_cluster.sh stop "$CLUSTER" >/dev/null 2>&1
 "$PY" bench/gpu/python_gpu.py oom "$(pg_config --sharedir)/europeana/models/resnet50_random.pt" 256 0.5 2>&1 | tail -3 | tee -a "$OUT/faults.txt"
 echo "     (python exit status ${PIPESTATUS[0]})" | tee -a "$OUT/faults.txt"
+# the same forward pass outside PostgreSQL (bench/gpu/torchscript_oom.cpp), with the
+# interpreter's rethrow on (as the extension sets it) and off (LibTorch's default)
+TORCH_DIR=$("$PY" -c 'import os, torch; print(os.path.dirname(torch.__file__))')
+ABI=$("$PY" -c 'import torch; print(int(torch._C._GLIBCXX_USE_CXX11_ABI))')
+if g++ -O1 -g -std=c++17 -D_GLIBCXX_USE_CXX11_ABI="$ABI" bench/gpu/torchscript_oom.cpp -o "$WORK/torchscript_oom" \
+  -I"$TORCH_DIR/include" -I"$TORCH_DIR/include/torch/csrc/api/include" -I/usr/local/cuda/include \
+  -L"$TORCH_DIR/lib" -Wl,--no-as-needed -ltorch -ltorch_cuda -ltorch_cpu -lc10_cuda -lc10 -Wl,--as-needed \
+  -L/usr/local/cuda/lib64 -lcudart -Wl,-rpath,"$TORCH_DIR/lib" >"$WORK/torchscript_oom.build" 2>&1; then
+  for rethrow in 1 0 1 0; do
+    "$WORK/torchscript_oom" "$(pg_config --sharedir)/europeana/models/resnet50_random.pt" 256 "$FREE_GB" $rethrow 2>&1 | tail -2 | tee -a "$OUT/faults.txt"
+    echo "     (exit status ${PIPESTATUS[0]})" | tee -a "$OUT/faults.txt"
+  done
+  if [ -n "${GDB:-}" ]; then
+    cuda-gdb -q -batch -ex run -ex 'bt 40' -ex 'x/a $rsp' -ex 'set $pc = *(long *)$rsp' -ex 'set $sp = $sp + 8' -ex 'bt 40' \
+      --args "$WORK/torchscript_oom" "$(pg_config --sharedir)/europeana/models/resnet50_random.pt" 256 "$FREE_GB" 0 >"$OUT/faults_gdb_standalone.txt" 2>&1
+  fi
+else
+  echo "     torchscript_oom did not build: $(tail -3 "$WORK/torchscript_oom.build")" | tee -a "$OUT/faults.txt"
+fi
 "$PY" bench/gpu/python_gpu.py badinput "$(pg_config --sharedir)/europeana/models/resnet50_random.pt" 2>&1 | tail -3 | tee -a "$OUT/faults.txt"
 echo "     (python exit status ${PIPESTATUS[0]})" | tee -a "$OUT/faults.txt"
 fi
