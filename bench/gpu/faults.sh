@@ -17,7 +17,8 @@
 # Prints one PASS or FAIL line per check into $OUT/faults.txt; exits 1 when any failed.
 # A worker that crashes leaves its stack in the server log (crash_trace.hpp): the check prints
 # it, with our library's frames resolved by addr2line.
-# Environment: CHECKS ("hostile oom kill": which to run), GDB (set: cuda-gdb stops the out-of-memory
+# Environment: CHECKS ("hostile oom kill": which to run), HOSTILE_MODES (on shared: the
+# worker_gpu_jpeg settings of the hostile check), GDB (set: cuda-gdb stops the out-of-memory
 # check's worker at its first fatal signal and writes its stack), OOM_DRAIN (120 s), KILL_N (3000), KILL_MODEL (resnet50_random), OUT ($PWD/build-gpu/out), FREE_GB (2), DEVICE (cuda:0; cpu tries the script
 # itself on a machine without a GPU, without the out-of-memory check), PY (python3 with Pillow).
 set -uo pipefail
@@ -114,13 +115,18 @@ cat "$WORK/good.tsv" "$WORK/hostile.tsv" >"$WORK/mixed.tsv"
 n_hostile=$(wc -l <"$WORK/hostile.tsv")
 
 # --- 1. hostile images among good ones, nvJPEG on and shared
-for mode in on shared; do
+for mode in ${HOSTILE_MODES:-on shared}; do
   want hostile || continue
   start "europeana.worker_gpu_jpeg = $mode"
   load "$WORK/good.tsv"
   drain 120 || echo "faults: the clean run ($mode) did not drain" | tee -a "$OUT/faults.txt"
-  q -c "CREATE TABLE clean AS SELECT i.name, e.label FROM europeana.enrichments e JOIN europeana.images i USING (image_id) WHERE e.rank = 1" \
+  q -c "CREATE TABLE clean AS SELECT i.name, e.label, e.label_score FROM europeana.enrichments e JOIN europeana.images i USING (image_id) WHERE e.rank = 1" \
     -c "DELETE FROM europeana.images"
+  # the clean run once more: how far the labels of the same batches agree from run to run
+  load "$WORK/good.tsv"
+  drain 120 || echo "faults: the second clean run ($mode) did not drain" | tee -a "$OUT/faults.txt"
+  same_clean=$(q -c "SELECT count(*) FROM clean c JOIN europeana.images i ON i.name = c.name JOIN europeana.enrichments e ON e.image_id = i.image_id AND e.rank = 1 WHERE e.label = c.label")
+  q -c "DELETE FROM europeana.images"
   sleep 1 # the last batch's log line follows its commit
   pid0=$(worker_pid)
   mark=$(wc -l <"$CLUSTER/server.log")
@@ -152,7 +158,16 @@ for mode in on shared; do
     [ $((hostile_done + hostile_refused)) = "$n_hostile" ] && [ "$left" = 0 ] || ok=1
   verdict "hostile images, worker_gpu_jpeg = $mode" $ok \
     "drained=$([ $drained = 0 ] && echo yes || echo no) worker pid $pid0 -> $pid1, crashes in the log $crashes; good enriched $good_done of 768; hostile $n_hostile: enriched $hostile_done, refused $hostile_refused; lost $left; decoded by $decoded"
-  echo "     good images with their clean run's top-1 label: $same of 768 (the hostile images' outcomes: faults_hostile_$mode.txt)" | tee -a "$OUT/faults.txt"
+  echo "     good images with their clean run's top-1 label: $same of 768; in a second clean run: $same_clean of 768 (the hostile images' outcomes: faults_hostile_$mode.txt)" | tee -a "$OUT/faults.txt"
+  # the good images whose label changed: where they were in the load order, and the hostile
+  # image nearest to each
+  q -F ' | ' -c "SELECT f.ord, c.name, c.label || ' ' || round(c.label_score::numeric, 3), e.label || ' ' || round(e.label_score::numeric, 3),
+                        (SELECT h.ord - f.ord || ' ' || h.name FROM files h WHERE h.name LIKE 'hostile%' ORDER BY abs(h.ord - f.ord) LIMIT 1)
+                 FROM clean c JOIN europeana.images i ON i.name = c.name
+                 JOIN europeana.enrichments e ON e.image_id = i.image_id AND e.rank = 1
+                 JOIN files f ON f.name = c.name
+                 WHERE e.label IS DISTINCT FROM c.label ORDER BY f.ord" >"$OUT/faults_changed_$mode.txt"
+  echo "     changed labels by the nearest hostile image:" $(awk -F' [|] ' '{ split($5, a, " "); print a[2] }' "$OUT/faults_changed_$mode.txt" | sort | uniq -c | sort -rn | head -6 | awk '{ printf "%s %s;", $1, $2 }') | tee -a "$OUT/faults.txt"
   grep -hE 'CUDA out of memory|ERROR|WARNING' "$OUT/faults_server_$mode.log" | head -5
 done
 
@@ -239,9 +254,11 @@ if g++ -O1 -g -std=c++17 -D_GLIBCXX_USE_CXX11_ABI="$ABI" bench/gpu/torchscript_o
   -I"$TORCH_DIR/include" -I"$TORCH_DIR/include/torch/csrc/api/include" -I/usr/local/cuda/include \
   -L"$TORCH_DIR/lib" -Wl,--no-as-needed -ltorch -ltorch_cuda -ltorch_cpu -lc10_cuda -lc10 -Wl,--as-needed \
   -L/usr/local/cuda/lib64 -lcudart -Wl,-rpath,"$TORCH_DIR/lib" >"$WORK/torchscript_oom.build" 2>&1; then
-  for rethrow in 1 0 1 0; do
-    "$WORK/torchscript_oom" "$(pg_config --sharedir)/europeana/models/resnet50_random.pt" 256 "$FREE_GB" $rethrow 2>&1 | tail -2 | tee -a "$OUT/faults.txt"
-    echo "     (exit status ${PIPESTATUS[0]})" | tee -a "$OUT/faults.txt"
+  # MALLOC_PERTURB_ fills freed memory, so that a read of freed memory shows
+  for run in "1 0" "0 0" "1 165" "0 165"; do
+    read -r rethrow perturb <<<"$run"
+    MALLOC_PERTURB_=$perturb "$WORK/torchscript_oom" "$(pg_config --sharedir)/europeana/models/resnet50_random.pt" 256 "$FREE_GB" "$rethrow" 2>&1 | tail -2 | tee -a "$OUT/faults.txt"
+    echo "     (MALLOC_PERTURB_=$perturb, exit status ${PIPESTATUS[0]})" | tee -a "$OUT/faults.txt"
   done
   if [ -n "${GDB:-}" ]; then
     cuda-gdb -q -batch -ex run -ex 'bt 40' -ex 'x/a $rsp' -ex 'set $pc = *(long *)$rsp' -ex 'set $sp = $sp + 8' -ex 'bt 40' \
