@@ -200,6 +200,11 @@ LaunchForward(LoadedModel &m, const at::Tensor &input, int64_t pad_to = 0) {
 			out = out.narrow(0, 0, rows);
 		}
 	} catch (const c10::OutOfMemoryError &e) {
+#ifdef EUROPEANA_WITH_NVJPEG
+		if (m.device.is_cuda()) {
+			GpuJpegReleaseBuffers(m.device.index()); /* the decoded pixels of this batch's last blocks */
+		}
+#endif
 		if (input.size(0) > 1) {
 			forward_splits_out_of_memory.fetch_add(1);
 			const int64_t half = input.size(0) / 2;

@@ -31,16 +31,47 @@ constexpr int kStates = 2;
 struct NvJpeg {
 	nvjpegHandle_t handle = nullptr;
 	nvjpegJpegState_t state[kStates] = {nullptr, nullptr};
-	cudaEvent_t decoded[kStates] = {nullptr, nullptr}; /* recorded after the state's last decode */
+	/* recorded after the state's last block: its decode and the preprocessing kernel that
+	 * reads the decoded pixels */
+	cudaEvent_t decoded[kStates] = {nullptr, nullptr};
+	/* That block's device buffers (the decoded pixels, the kernel's jobs), held until its
+	 * event has completed.  LibTorch's cache hands a freed buffer to the next block at once,
+	 * which is safe only for work ordered on the stream.  Measured on an H100 before this
+	 * (bench/gpu/faults.sh): in batches that took several nvJPEG calls (failed calls retried
+	 * in halves), 83 of 768 good JPEGs, mostly in runs of consecutive ones, got another
+	 * top-1 label than in a clean run, labels of damaged pictures ("window shade",
+	 * "hamper"), while the clean run repeated itself exactly and CPU decoding changed none.
+	 * The likely cause: the engines write a block's pixels on nvJPEG's own streams, not
+	 * after the previous block's preprocessing kernel, into a buffer that kernel was still
+	 * reading.  Not yet re-measured with the buffers held. */
+	at::Tensor held[kStates][2];
 	int next = 0;
 	std::string backend; /* the one nvjpegCreateEx accepted */
 	std::string error;
 };
 
 /* One per device, for the life of the process (never destroyed: process exit skips it). */
+std::map<int, NvJpeg *> &
+States() {
+	static std::map<int, NvJpeg *> states;
+	return states;
+}
+
+/* The blocks of `s` are over: their held buffers go back to the cache. */
+void
+ReleaseHeld(NvJpeg *s) noexcept {
+	for (int k = 0; k < kStates; k++) {
+		if (s->decoded[k] != nullptr && cudaEventSynchronize(s->decoded[k]) == cudaSuccess) {
+			s->held[k][0] = at::Tensor();
+			s->held[k][1] = at::Tensor();
+		}
+	}
+	(void)cudaGetLastError();
+}
+
 NvJpeg *
 StateFor(int device) {
-	static std::map<int, NvJpeg *> states;
+	std::map<int, NvJpeg *> &states = States();
 	auto it = states.find(device);
 	if (it != states.end()) {
 		return it->second;
@@ -121,6 +152,20 @@ NoteFailure(const std::string &what) {
 }
 
 } // namespace
+
+void
+GpuJpegReleaseBuffers(int device) noexcept {
+	const auto it = States().find(device);
+	if (it == States().end()) {
+		return;
+	}
+	try {
+		c10::cuda::CUDAGuard guard(static_cast<c10::DeviceIndex>(device));
+		ReleaseHeld(it->second);
+	} catch (const std::exception &) {
+		/* the device cannot be selected: its buffers stay held */
+	}
+}
 
 int64_t
 GpuJpegBlocksOutOfMemory() noexcept {
@@ -266,7 +311,9 @@ DecodeBlock(int device, const std::vector<ByteView> &jpegs, const std::vector<in
 	const size_t headroom = (size_t {256} << 20) + 2 * stream_bytes;
 	size_t free_bytes = 0, total_bytes = 0;
 	if (cudaMemGetInfo(&free_bytes, &total_bytes) == cudaSuccess && free_bytes < headroom) {
-		c10::cuda::CUDACachingAllocator::emptyCache(); /* LibTorch's cached blocks, then look again */
+		/* the held buffers of finished blocks, and LibTorch's cached blocks, then look again */
+		ReleaseHeld(s);
+		c10::cuda::CUDACachingAllocator::emptyCache();
 		if (cudaMemGetInfo(&free_bytes, &total_bytes) == cudaSuccess && free_bytes < headroom) {
 			blocks_out_of_memory.fetch_add(1);
 			NoteFailure("device memory low for nvJPEG: " + std::to_string(free_bytes >> 20) + " MB free, " +
@@ -274,6 +321,19 @@ DecodeBlock(int device, const std::vector<ByteView> &jpegs, const std::vector<in
 			return result; /* smaller blocks would want nearly as much: the CPU decodes them */
 		}
 	}
+	/* The state's previous block (decode and preprocessing) must be over: its buffers go back
+	 * to the cache, and its state is re-initialised for this block (block sizes vary).  An
+	 * event not recorded yet is complete at once.  The other state's block may still run. */
+	const int slot = s->next;
+	s->next = (s->next + 1) % kStates;
+	const cudaError_t waited = cudaEventSynchronize(s->decoded[slot]);
+	if (waited != cudaSuccess) {
+		(void)cudaGetLastError(); /* not left for the next call to find */
+		NoteFailure(std::string("waiting for the previous decode: ") + cudaGetErrorString(waited));
+		return result;
+	}
+	s->held[slot][0] = at::Tensor();
+	s->held[slot][1] = at::Tensor();
 	at::Tensor buffer;
 	try {
 		buffer = at::empty({static_cast<int64_t>(total)},
@@ -299,17 +359,6 @@ DecodeBlock(int device, const std::vector<ByteView> &jpegs, const std::vector<in
 		jobs[t].src = out.channel[0];
 	}
 	const int batch = static_cast<int>(take.size());
-	/* A state's buffers are resized by its initialisation: the decode that last used it must
-	 * be over first (block sizes vary); an event not recorded yet is complete at once.  The
-	 * other state's decode may still run. */
-	const int slot = s->next;
-	s->next = (s->next + 1) % kStates;
-	const cudaError_t waited = cudaEventSynchronize(s->decoded[slot]);
-	if (waited != cudaSuccess) {
-		(void)cudaGetLastError(); /* not left for the next call to find */
-		NoteFailure(std::string("waiting for the previous decode: ") + cudaGetErrorString(waited));
-		return result;
-	}
 	GpuTimelineMark(GpuStage::Other);
 	nvjpegStatus_t status = nvjpegDecodeBatchedInitialize(s->handle, s->state[slot], batch, 1, NVJPEG_OUTPUT_RGBI);
 	const char *call = "nvjpegDecodeBatchedInitialize";
@@ -318,17 +367,15 @@ DecodeBlock(int device, const std::vector<ByteView> &jpegs, const std::vector<in
 		call = "nvjpegDecodeBatched";
 	}
 	const bool decoding = status == NVJPEG_STATUS_SUCCESS;
-	/* what was queued, even by a failed call, is over before the state is used again */
-	(void)cudaEventRecord(s->decoded[slot], stream);
 	if (!decoding) {
 		/* e.g. one corrupt stream, or one the engines do not support: the block is retried in
 		 * halves (GpuDecodeJpegs).  Any work the failed call left on nvJPEG's own streams
-		 * ends before this block's buffer goes back to the cache and the halves reuse it:
-		 * without this wait, 46 of 768 good JPEGs sharing blocks with corrupt ones got another
-		 * top-1 label than in a clean run although the GPU decoded them both times (not yet
-		 * re-measured with it).  Failures are rare; a full wait costs little. */
+		 * ends before this block's buffer goes back to the cache and the halves reuse it.
+		 * Failures are rare; a full wait costs little.  (This wait alone did not keep good
+		 * JPEGs from being decoded into overwritten buffers: see NvJpeg::held.) */
 		(void)cudaDeviceSynchronize();
 		(void)cudaGetLastError();
+		(void)cudaEventRecord(s->decoded[slot], stream); /* nothing of it is left in flight */
 		NoteFailure(std::string(call) + ": status " + std::to_string(static_cast<int>(status)) + " for a block of " +
 		            std::to_string(batch));
 		result.failed = take;
@@ -350,6 +397,11 @@ DecodeBlock(int device, const std::vector<ByteView> &jpegs, const std::vector<in
 	const cudaError_t launched = LaunchResample(reinterpret_cast<const ResampleJob *>(jobs_dev.data_ptr<uint8_t>()),
 	                                            batch, norm, spec.crop_width, spec.crop_height,
 	                                            dest.data_ptr<float>(), stream);
+	/* the buffers stay held, whatever happens to the launch, until the stream is past this
+	 * point: the decode is queued either way */
+	s->held[slot][0] = buffer;
+	s->held[slot][1] = jobs_dev;
+	(void)cudaEventRecord(s->decoded[slot], stream);
 	if (launched != cudaSuccess) {
 		NoteFailure(std::string("preprocessing kernel: ") + cudaGetErrorString(launched));
 		return result;

@@ -51,6 +51,11 @@ GpuStageTimes GpuTimelineRead();
 std::vector<bool> GpuDecodeJpegs(int device, const std::vector<ByteView> &jpegs, const std::vector<int64_t> &rows,
                                  const InputSpec &spec, const at::Tensor &dest);
 
+/* Waits for the device's last nvJPEG blocks (their decode and preprocessing) and gives their
+ * buffers, held until then, back to LibTorch's cache: for a caller about to retry an
+ * allocation that found no device memory.  A no-op where nvJPEG never ran. */
+void GpuJpegReleaseBuffers(int device) noexcept;
+
 /* nvJPEG calls that found no device memory for their block's decoded images (since the
  * process started); their images were retried in smaller blocks or given back. */
 int64_t GpuJpegBlocksOutOfMemory() noexcept;
