@@ -146,8 +146,8 @@ ConfigureRuntime(const ClassifierSettings &settings) {
 		 * std::runtime_error with the script's traceback instead: a CUDA out-of-memory is
 		 * no longer a c10::OutOfMemoryError (the forward pass could never be split), no
 		 * failure is a c10::Error (a batch was not isolated image by image), and the
-		 * traceback is built from the inlined call stacks of a frozen module, whose
-		 * functions freezing has deleted (a worker on a nearly full GPU crashed there).
+		 * traceback is built from the inlined call stacks of a frozen module (a worker on a
+		 * nearly full GPU crashed on that path, at which call was not established).
 		 * Rethrown as they are, errors keep their type and the op's message. */
 		FLAGS_torch_jit_enable_rethrow_caught_exception = true;
 		try {
@@ -926,6 +926,9 @@ ClassifyBatchGpuDecode(std::vector<BatchItem> items, LoadedModel &m, const Class
 			shared_gpu_share = std::clamp(0.5 * shared_gpu_share + 0.5 * rg / (rg + rc), 0.3, 0.97);
 		}
 	}
+	/* the stream is synchronised (Collect): the blocks' buffers go back to the cache now,
+	 * not when the next batch reuses their states */
+	GpuJpegReleaseBuffers(m.device.index());
 	ScoreInto(spec, probs, good, out, decoded);
 	return std::move(out);
 }
@@ -933,9 +936,11 @@ ClassifyBatchGpuDecode(std::vector<BatchItem> items, LoadedModel &m, const Class
 
 } // namespace
 
-std::vector<BatchOutcome>
-ClassifyBatch(const std::vector<BatchItem> &items_in, const std::string &model_name, const ClassifierSettings &settings,
-              int decode_threads, const ShouldStop &should_stop, const FetchImage &fetch) {
+/* ClassifyBatch, with LibTorch's own errors left as they are */
+static std::vector<BatchOutcome>
+ClassifyBatchTorch(const std::vector<BatchItem> &items_in, const std::string &model_name,
+                   const ClassifierSettings &settings, int decode_threads, const ShouldStop &should_stop,
+                   const FetchImage &fetch) {
 	SignalBlockScope no_signals;
 	ConfigureRuntime(settings);
 	std::shared_ptr<LoadedModel> m = GetModel(settings, model_name);
@@ -1052,6 +1057,22 @@ ClassifyBatch(const std::vector<BatchItem> &items_in, const std::string &model_n
 		ScoreInto(spec, probs, good[k], out, work.Decoded());
 	}
 	return std::move(out);
+}
+
+std::vector<BatchOutcome>
+ClassifyBatch(const std::vector<BatchItem> &items, const std::string &model_name, const ClassifierSettings &settings,
+              int decode_threads, const ShouldStop &should_stop, const FetchImage &fetch) {
+	/* LibTorch errors outside the forward pass (the batch's buffers, its gather on the
+	 * device) become errors of their kind, so that a caller can split or isolate the batch */
+	try {
+		return ClassifyBatchTorch(items, model_name, settings, decode_threads, should_stop, fetch);
+	} catch (const c10::OutOfMemoryError &e) {
+		throw Error(ErrorKind::ResourceLimit,
+		            "out of memory for a batch of " + std::to_string(items.size()) + " images: " + TorchMessage(e),
+		            "Lower europeana.batch_size or run fewer workers on this device.");
+	} catch (const c10::Error &e) {
+		throw Error(ErrorKind::Internal, "classification failed in model \"" + model_name + "\": " + TorchMessage(e));
+	}
 }
 
 std::vector<BatchOutcome>

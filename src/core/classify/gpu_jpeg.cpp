@@ -57,6 +57,18 @@ States() {
 	return states;
 }
 
+/* The stream is past this point when the slot's event has completed.  Should the event not
+ * be recorded, the stream is waited for at once: the slot's older event would not cover the
+ * buffers held now. */
+void
+RecordSlot(NvJpeg *s, int slot, cudaStream_t stream) noexcept {
+	if (cudaEventRecord(s->decoded[slot], stream) != cudaSuccess) {
+		(void)cudaGetLastError();
+		(void)cudaStreamSynchronize(stream);
+		(void)cudaGetLastError();
+	}
+}
+
 /* The blocks of `s` are over: their held buffers go back to the cache. */
 void
 ReleaseHeld(NvJpeg *s) noexcept {
@@ -375,19 +387,30 @@ DecodeBlock(int device, const std::vector<ByteView> &jpegs, const std::vector<in
 		 * JPEGs from being decoded into overwritten buffers: see NvJpeg::held.) */
 		(void)cudaDeviceSynchronize();
 		(void)cudaGetLastError();
-		(void)cudaEventRecord(s->decoded[slot], stream); /* nothing of it is left in flight */
+		RecordSlot(s, slot, stream); /* nothing of it is left in flight */
 		NoteFailure(std::string(call) + ": status " + std::to_string(static_cast<int>(status)) + " for a block of " +
 		            std::to_string(batch));
 		result.failed = take;
 		return result;
 	}
 	GpuTimelineMark(GpuStage::Decode);
+	/* from here the engines may be writing the buffer: held until the slot's event */
+	s->held[slot][0] = buffer;
+	RecordSlot(s, slot, stream);
 
 	/* the jobs travel through pinned memory (an asynchronous copy, ordered on the stream) */
 	const int64_t job_bytes = static_cast<int64_t>(jobs.size() * sizeof(ResampleJob));
-	at::Tensor jobs_host = at::empty({job_bytes}, at::TensorOptions().dtype(at::kByte).pinned_memory(true));
-	std::memcpy(jobs_host.data_ptr<uint8_t>(), jobs.data(), static_cast<size_t>(job_bytes));
-	at::Tensor jobs_dev = jobs_host.to(buffer.device(), /*non_blocking=*/true);
+	at::Tensor jobs_dev;
+	try {
+		at::Tensor jobs_host = at::empty({job_bytes}, at::TensorOptions().dtype(at::kByte).pinned_memory(true));
+		std::memcpy(jobs_host.data_ptr<uint8_t>(), jobs.data(), static_cast<size_t>(job_bytes));
+		jobs_dev = jobs_host.to(buffer.device(), /*non_blocking=*/true);
+	} catch (const c10::Error &e) {
+		NoteFailure(std::string("no memory for the preprocessing jobs: ") + e.what_without_backtrace());
+		result.failed = take;
+		result.out_of_memory = true; /* retried in smaller blocks, down to 16, then the CPU */
+		return result;
+	}
 	ResampleNorm norm {};
 	for (int c = 0; c < 3; c++) {
 		norm.mean[c] = spec.mean[static_cast<size_t>(c)];
@@ -397,11 +420,10 @@ DecodeBlock(int device, const std::vector<ByteView> &jpegs, const std::vector<in
 	const cudaError_t launched = LaunchResample(reinterpret_cast<const ResampleJob *>(jobs_dev.data_ptr<uint8_t>()),
 	                                            batch, norm, spec.crop_width, spec.crop_height,
 	                                            dest.data_ptr<float>(), stream);
-	/* the buffers stay held, whatever happens to the launch, until the stream is past this
-	 * point: the decode is queued either way */
-	s->held[slot][0] = buffer;
+	/* the buffers stay held, whatever happens to the launch, until the stream is past the
+	 * kernel */
 	s->held[slot][1] = jobs_dev;
-	(void)cudaEventRecord(s->decoded[slot], stream);
+	RecordSlot(s, slot, stream);
 	if (launched != cudaSuccess) {
 		NoteFailure(std::string("preprocessing kernel: ") + cudaGetErrorString(launched));
 		return result;
