@@ -55,6 +55,7 @@ main(int argc, char **argv) {
 	            total_bytes / 1073741824.0, static_cast<long long>(batch));
 	std::fflush(stdout);
 	std::thread t([&] {
+		c10::InferenceMode on_this_thread; /* a per-thread mode, as in the worker's classifying thread */
 		try {
 			m.forward({x});
 			cudaDeviceSynchronize();
