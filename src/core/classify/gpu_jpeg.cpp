@@ -69,16 +69,28 @@ RecordSlot(NvJpeg *s, int slot, cudaStream_t stream) noexcept {
 	}
 }
 
+/* Waits for slot k's last block (an event not recorded yet is complete at once); once it is
+ * over, its held buffers go back to the cache.  Returns the wait's error. */
+cudaError_t
+WaitSlot(NvJpeg *s, int k) noexcept {
+	const cudaError_t waited = cudaEventSynchronize(s->decoded[k]);
+	if (waited == cudaSuccess) {
+		s->held[k][0] = at::Tensor();
+		s->held[k][1] = at::Tensor();
+	} else {
+		(void)cudaGetLastError(); /* not left for the next call to find */
+	}
+	return waited;
+}
+
 /* The blocks of `s` are over: their held buffers go back to the cache. */
 void
 ReleaseHeld(NvJpeg *s) noexcept {
 	for (int k = 0; k < kStates; k++) {
-		if (s->decoded[k] != nullptr && cudaEventSynchronize(s->decoded[k]) == cudaSuccess) {
-			s->held[k][0] = at::Tensor();
-			s->held[k][1] = at::Tensor();
+		if (s->decoded[k] != nullptr) {
+			(void)WaitSlot(s, k);
 		}
 	}
-	(void)cudaGetLastError();
 }
 
 NvJpeg *
@@ -334,18 +346,15 @@ DecodeBlock(int device, const std::vector<ByteView> &jpegs, const std::vector<in
 		}
 	}
 	/* The state's previous block (decode and preprocessing) must be over: its buffers go back
-	 * to the cache, and its state is re-initialised for this block (block sizes vary).  An
-	 * event not recorded yet is complete at once.  The other state's block may still run. */
+	 * to the cache, and its state is re-initialised for this block (block sizes vary).  The
+	 * other state's block may still run. */
 	const int slot = s->next;
 	s->next = (s->next + 1) % kStates;
-	const cudaError_t waited = cudaEventSynchronize(s->decoded[slot]);
+	const cudaError_t waited = WaitSlot(s, slot);
 	if (waited != cudaSuccess) {
-		(void)cudaGetLastError(); /* not left for the next call to find */
 		NoteFailure(std::string("waiting for the previous decode: ") + cudaGetErrorString(waited));
 		return result;
 	}
-	s->held[slot][0] = at::Tensor();
-	s->held[slot][1] = at::Tensor();
 	at::Tensor buffer;
 	try {
 		buffer = at::empty({static_cast<int64_t>(total)},
