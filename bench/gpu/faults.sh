@@ -111,6 +111,11 @@ settle_log() {
     before=$now
   done
 }
+# kept_labels: how many good images have the top-1 label their clean run gave them
+kept_labels() {
+  q -c "SELECT count(*) FROM clean c JOIN europeana.images i ON i.name = c.name
+        JOIN europeana.enrichments e ON e.image_id = i.image_id AND e.rank = 1 WHERE e.label = c.label"
+}
 worker_pid() { psql -XAtq -c "SELECT pid FROM europeana.worker_status LIMIT 1" 2>/dev/null; }
 # load LISTFILE: images named and ordered as in the file (ord, name, path), in one transaction
 load() {
@@ -139,7 +144,7 @@ for mode in ${HOSTILE_MODES:-on shared off}; do
   # the clean run once more: how far the labels of the same batches agree from run to run
   load "$WORK/good.tsv"
   drain 120 || echo "faults: the second clean run ($mode) did not drain" | tee -a "$OUT/faults.txt"
-  same_clean=$(q -c "SELECT count(*) FROM clean c JOIN europeana.images i ON i.name = c.name JOIN europeana.enrichments e ON e.image_id = i.image_id AND e.rank = 1 WHERE e.label = c.label")
+  same_clean=$(kept_labels)
   q -c "DELETE FROM europeana.images"
   settle_log # the last batch's log line follows its commit
   pid0=$(worker_pid)
@@ -158,7 +163,7 @@ for mode in ${HOSTILE_MODES:-on shared off}; do
     FROM europeana.images i
     LEFT JOIN europeana.enrichments e ON e.image_id = i.image_id AND e.rank = 1
     LEFT JOIN europeana.enrichment_queue q ON q.image_id = i.image_id")"
-  same=$(q -c "SELECT count(*) FROM clean c JOIN europeana.enrichments e ON e.rank = 1 JOIN europeana.images i USING (image_id) WHERE i.name = c.name AND e.label = c.label")
+  same=$(kept_labels)
   q -c "SELECT regexp_replace(i.name, '\\.[01]$', '') AS image,
                coalesce('enriched: ' || e.label, 'refused: ' || left(q.last_error, 100), 'LOST') AS outcome
         FROM europeana.images i
@@ -213,15 +218,8 @@ europeana.default_model = 'resnet50_random'"
 # faulting thread's stack (and, for a call through a null pointer, the stack of its caller) to
 # $OUT/faults_gdb_oom.txt
 gdb_pid=""
-[ -z "${GDB:-}" ] || command -v cuda-gdb >/dev/null || echo "     GDB is set but there is no cuda-gdb: no stack" | tee -a "$OUT/faults.txt"
-if [ -n "${GDB:-}" ] && command -v cuda-gdb >/dev/null; then
-  for _ in $(seq 1 50); do wpid=$(worker_pid); [ -n "$wpid" ] && break; sleep 0.2; done
-  cat >"$WORK/oom.gdb" <<'GDBCMDS'
-set pagination off
-set confirm off
-set print thread-events off
-handle SIGUSR1 SIGUSR2 SIGTERM SIGINT SIGALRM SIGQUIT SIGPIPE SIGCHLD SIGHUP SIGURG SIGWINCH nostop noprint pass
-continue
+# the stack at a fatal signal, for cuda-gdb here and for the standalone run below
+cat >"$WORK/stack.gdb" <<'GDBCMDS'
 echo === faulting thread\n
 info registers rip rsp rbp rax rdi rsi rdx rcx r8 r9
 bt 60
@@ -233,6 +231,17 @@ echo === stack of the caller (as if the call through the null pointer had return
 set $pc = *(long *)$rsp
 set $sp = $sp + 8
 bt 60
+GDBCMDS
+[ -z "${GDB:-}" ] || command -v cuda-gdb >/dev/null || echo "     GDB is set but there is no cuda-gdb: no stack" | tee -a "$OUT/faults.txt"
+if [ -n "${GDB:-}" ] && command -v cuda-gdb >/dev/null; then
+  for _ in $(seq 1 50); do wpid=$(worker_pid); [ -n "$wpid" ] && break; sleep 0.2; done
+  cat >"$WORK/oom.gdb" <<GDBCMDS
+set pagination off
+set confirm off
+set print thread-events off
+handle SIGUSR1 SIGUSR2 SIGTERM SIGINT SIGALRM SIGQUIT SIGPIPE SIGCHLD SIGHUP SIGURG SIGWINCH nostop noprint pass
+continue
+source $WORK/stack.gdb
 echo === threads\n
 info threads
 kill
@@ -282,8 +291,7 @@ if g++ -O1 -g -std=c++17 -D_GLIBCXX_USE_CXX11_ABI="$ABI" bench/gpu/torchscript_o
     echo "     (MALLOC_PERTURB_=$perturb, exit status ${PIPESTATUS[0]})" | tee -a "$OUT/faults.txt"
   done
   if [ -n "${GDB:-}" ]; then
-    cuda-gdb -q -batch -ex run -ex 'bt 40' -ex 'x/a $rsp' -ex 'set $pc = *(long *)$rsp' -ex 'set $sp = $sp + 8' -ex 'bt 40' \
-      --args "$WORK/torchscript_oom" "$(pg_config --sharedir)/europeana/models/resnet50_random.pt" 256 "$FREE_GB" 0 >"$OUT/faults_gdb_standalone.txt" 2>&1
+    cuda-gdb -q -batch -ex run -x "$WORK/stack.gdb" --args "$WORK/torchscript_oom" "$(pg_config --sharedir)/europeana/models/resnet50_random.pt" 256 "$FREE_GB" 0 >"$OUT/faults_gdb_standalone.txt" 2>&1
   fi
 else
   echo "     torchscript_oom did not build: $(tail -3 "$WORK/torchscript_oom.build")" | tee -a "$OUT/faults.txt"
