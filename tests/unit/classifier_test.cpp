@@ -302,9 +302,22 @@ TEST_F(ModelDir, AsyncBatchesMatchSynchronousOnesAndReportErrors) {
  * The failure must come out as the op's own error, not as the interpreter's std::runtime_error
  * with a traceback: a CUDA out-of-memory has to stay an OutOfMemoryError for the forward pass
  * to be split, and any other failure an error the batch can be isolated on. */
+/* Saves a TorchScript network with `forward_source` as model `name` (3 native labels, 32x32
+ * input, frozen and optimised when loaded) in `dir`. */
+void
+SaveScriptModel(const std::string &dir, const std::string &name, const std::string &forward_source) {
+	torch::jit::Module net(name);
+	net.define(forward_source);
+	const std::string weights = dir + "/" + name + ".pt";
+	net.save(weights);
+	testing::WriteFile(dir + "/" + name + ".model.json",
+	                   R"({"name": ")" + name + R"(", "version": "1", "kind": "native", "file": ")" + name +
+	                       R"(.pt", "sha256": ")" + Sha256FileHex(weights) +
+	                       R"(", "optimize": true, "input": {"resize": 32, "crop": 32}, "labels": ["building", "map", "toy"]})");
+}
+
 TEST_F(ModelDir, ForwardErrorsInsideTorchScriptKeepTheirType) {
-	torch::jit::Module net("single_rows");
-	net.define(R"(
+	SaveScriptModel(dir_.Path(), "single_rows", R"(
 def forward(self, x):
     n = x.size(0)
     if n > 1:
@@ -312,12 +325,6 @@ def forward(self, x):
         return torch.zeros([n, 3]) + float(y.size(0) - 281474976710656)
     return torch.zeros([n, 3]) + x.mean()
 )");
-	const std::string weights = dir_.Path() + "/single_rows.pt";
-	net.save(weights);
-	testing::WriteFile(dir_.Path() + "/single_rows.model.json",
-	                   R"({"name": "single_rows", "version": "1", "kind": "native", "file": "single_rows.pt", "sha256": ")" +
-	                       Sha256FileHex(weights) +
-	                       R"(", "optimize": true, "input": {"resize": 32, "crop": 32}, "labels": ["building", "map", "toy"]})");
 	const char *files[] = {"parrot.jpg", "owl.jpg", "hot_dog.jpg"};
 	std::vector<std::vector<uint8_t>> bytes;
 	std::vector<BatchItem> items;
@@ -356,6 +363,32 @@ def forward(self, x):
 	} catch (const std::exception &e) {
 		FAIL() << "the batch was not isolated: " << typeid(e).name() << ": " << e.what();
 	}
+}
+
+/* A network that raises an exception of its own (a failed assert: torch::jit::JITException,
+ * no c10::Error): an error of the model, not of the images. */
+TEST_F(ModelDir, ScriptRaisingIsAnInternalError) {
+	SaveScriptModel(dir_.Path(), "raises", R"(
+def forward(self, x):
+    assert x.size(0) < 2, "refuses batches"
+    return torch.zeros([x.size(0), 3]) + x.mean()
+)");
+	const auto a = ReadFile(ModelSource() + "/samples/parrot.jpg");
+	const auto b = ReadFile(ModelSource() + "/samples/owl.jpg");
+	const std::vector<BatchItem> items = {{1, View(a)}, {2, View(b)}};
+	try {
+		ClassifyBatch(items, "raises", settings_, 1, [] { return false; });
+		FAIL() << "the network's exception was not reported";
+	} catch (const Error &e) {
+		EXPECT_EQ(e.Kind(), ErrorKind::Internal) << e.what();
+		EXPECT_NE(std::string(e.what()).find("refuses batches"), std::string::npos) << e.what();
+	} catch (const std::exception &e) {
+		FAIL() << "the network's exception lost its kind: " << typeid(e).name() << ": " << e.what();
+	}
+	const auto each = ClassifyBatchOrEach(items, "raises", settings_, 1, [] { return false; });
+	ASSERT_EQ(each.size(), 2u);
+	EXPECT_TRUE(each[0].ok) << each[0].error;
+	EXPECT_TRUE(each[1].ok) << each[1].error;
 }
 
 TEST(Devices, CpuIsAlwaysAvailableAndBadNamesAreNot) {
