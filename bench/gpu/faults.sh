@@ -153,7 +153,7 @@ for mode in ${HOSTILE_MODES:-on shared off}; do
   drained=0
   drain 180 || drained=1
   pid1=$(worker_pid)
-  tail -n +"$mark" "$CLUSTER/server.log" >"$OUT/faults_server_$mode.log"
+  tail -n +"$((mark + 1))" "$CLUSTER/server.log" >"$OUT/faults_server_$mode.log" # the lines after the mark
   crashes=$(grep -cE 'terminated by signal|PANIC|was terminated|server process .* exited' "$CLUSTER/server.log")
   read -r good_done hostile_done hostile_refused left <<<"$(q -F ' ' -c "
     SELECT count(*) FILTER (WHERE i.name LIKE 'good%' AND e.image_id IS NOT NULL),
